@@ -1,0 +1,282 @@
+#!/usr/bin/env bash
+# Side-by-side client_credentials token throughput on loopback:
+#   tessera (HTTPS, its only mode)  vs  node-oidc-provider, RS256 JWT access tokens (plain HTTP)
+# plus `openssl speed rsa2048` (one process = one core) as the RSA-2048 signing bound.
+#
+# Each rep runs both servers (order alternates between reps), each started fresh, warmed up,
+# measured with `wrk -t1 -c$CONNS -d${DUR}s`, then stopped by PID; then openssl speed runs once.
+# Raw results go to $OUT (default results/token-throughput-<UTC stamp>.txt); summarise with
+#   python3 summarize.py <file>
+# Setup and the meaning of each number: README.md beside this file.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPS=${REPS:-3}
+CONNS=${CONNS:-32}
+DUR=${DUR:-10}                 # measured seconds per run
+WARMUP=${WARMUP:-3}            # warm-up seconds per run (not recorded)
+SERVERS=${SERVERS:-"peer tessera"}
+SCRATCH=${SCRATCH:-/root/bench-scratch}
+PEER_DIR=${PEER_DIR:-/work/shared/bench/oidc-provider}
+TESSERA_BIN=${TESSERA_BIN:-/root/tt-target/release/tessera}
+PEER_PORT=${PEER_PORT:-39300}
+TESSERA_PORT=${TESSERA_PORT:-39443}
+OPENSSL_SECONDS=${OPENSSL_SECONDS:-5}
+START_TIMEOUT=${START_TIMEOUT:-60}  # seconds to wait for a server to come up
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+OUT=${OUT:-$HERE/results/token-throughput-$STAMP.txt}
+LOGDIR=$SCRATCH/logs/$STAMP
+LUA=$HERE/token.lua
+
+# The peer's one static client, as defined in $PEER_DIR/server.mjs (client_secret_post).
+PEER_BODY='grant_type=client_credentials&client_id=bench-client&client_secret=bench-secret-bench-secret-bench-secret&scope=api.read'
+
+die() { echo "run.sh: $*" >&2; exit 1; }
+out() { printf '%s\n' "$*" | tee -a "$OUT"; }
+
+is_int() { [[ $1 =~ ^[0-9]+$ ]] && (( $1 >= $2 && $1 <= $3 )); }
+is_int "$REPS" 1 20 || die "REPS must be 1..20"
+is_int "$CONNS" 1 1024 || die "CONNS must be 1..1024"
+is_int "$DUR" 1 120 || die "DUR must be 1..120 (seconds)"
+is_int "$WARMUP" 0 60 || die "WARMUP must be 0..60 (seconds)"
+is_int "$OPENSSL_SECONDS" 1 30 || die "OPENSSL_SECONDS must be 1..30"
+is_int "$START_TIMEOUT" 1 600 || die "START_TIMEOUT must be 1..600"
+for s in $SERVERS; do [[ $s == peer || $s == tessera ]] || die "SERVERS may only list peer and tessera"; done
+
+for tool in wrk curl openssl python3 getconf; do
+  command -v "$tool" >/dev/null || die "$tool not found (see README.md for setup)"
+done
+if [[ " $SERVERS " == *" peer "* ]]; then
+  command -v node >/dev/null || die "node not found"
+  [[ -f $PEER_DIR/server.mjs ]] || die "$PEER_DIR/server.mjs not found"
+  [[ -f $SCRATCH/node_modules/oidc-provider/package.json ]] ||
+    die "oidc-provider not installed in $SCRATCH (cd $SCRATCH && npm init -y && npm install oidc-provider@9.13.3)"
+fi
+if [[ " $SERVERS " == *" tessera "* ]]; then
+  [[ -x $TESSERA_BIN ]] || die "tessera binary $TESSERA_BIN not found (CARGO_TARGET_DIR=/root/tt-target cargo build --release, or set TESSERA_BIN)"
+fi
+
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for p in $PEER_PORT $TESSERA_PORT; do port_busy "$p" && die "127.0.0.1:$p is already in use"; done
+
+CLK_TCK=$(getconf CLK_TCK)
+mkdir -p "$(dirname "$OUT")" "$LOGDIR"
+: >"$OUT"
+
+SERVER_PID=""
+DATA_DIR=""
+stop_server() {
+  if [[ -n $SERVER_PID ]]; then
+    if kill -0 "$SERVER_PID" 2>/dev/null; then
+      kill -TERM "$SERVER_PID" 2>/dev/null || true
+      for _ in $(seq 1 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+      kill -0 "$SERVER_PID" 2>/dev/null && kill -KILL "$SERVER_PID" 2>/dev/null || true
+    fi
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=""
+  fi
+  if [[ -n $DATA_DIR ]]; then rm -rf -- "$DATA_DIR"; DATA_DIR=""; fi
+}
+trap stop_server EXIT
+trap 'exit 130' INT TERM
+
+# utime+stime of a whole process (all threads), in clock ticks. Field 2 (comm) may contain
+# spaces, so cut everything up to the last ") " first; utime/stime are then fields 12/13.
+cpu_ticks() {
+  local s
+  s=$(<"/proc/$1/stat")
+  s=${s##*) }
+  set -- $s
+  echo $(( ${12} + ${13} ))
+}
+# busy ticks of the whole machine (all CPUs): everything in the "cpu" line but idle and iowait
+machine_busy_ticks() {
+  local _cpu user nice system idle iowait irq softirq steal rest
+  read -r _cpu user nice system idle iowait irq softirq steal rest </proc/stat
+  echo $(( user + nice + system + irq + softirq + steal ))
+}
+status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
+fdiv() { awk -v a="$1" -v b="$2" -v f="${3:-%.3f}" 'BEGIN { if (b + 0 == 0) print "nan"; else printf f "\n", a / b }'; }
+
+wait_alive() { # pid logfile what
+  kill -0 "$1" 2>/dev/null && return 0
+  echo "---- last lines of $2" >&2; tail -n 30 "$2" >&2 || true
+  die "$3 exited during startup (log: $2)"
+}
+
+start_peer() { # log
+  # server.mjs is run in place. It is an ES module, and ESM resolution ignores NODE_PATH, so a
+  # symlink to it sits next to the scratch node_modules and --preserve-symlinks-main makes
+  # node resolve 'oidc-provider' / 'jose' from the symlink's folder instead of $PEER_DIR.
+  ln -sfn "$PEER_DIR/server.mjs" "$SCRATCH/oidc-provider-server.mjs"
+  ALG=RS256 FORMAT=jwt PORT=$PEER_PORT \
+    node --preserve-symlinks --preserve-symlinks-main "$SCRATCH/oidc-provider-server.mjs" >"$1" 2>&1 &
+  SERVER_PID=$!
+  local deadline=$(( SECONDS + START_TIMEOUT ))
+  until curl -sf -o /dev/null --max-time 2 "http://127.0.0.1:$PEER_PORT/jwks"; do
+    wait_alive "$SERVER_PID" "$1" "node-oidc-provider"
+    (( SECONDS < deadline )) || die "node-oidc-provider not answering /jwks after ${START_TIMEOUT}s (log: $1)"
+    sleep 0.2
+  done
+  URL=http://127.0.0.1:$PEER_PORT/token
+  BODY=$PEER_BODY
+  CURL_TLS=()
+}
+
+start_tessera() { # log
+  DATA_DIR=$(mktemp -d "$SCRATCH/tessera-data.XXXXXX")
+  "$TESSERA_BIN" serve --listen "127.0.0.1:$TESSERA_PORT" --data-dir "$DATA_DIR" >"$1" 2>&1 &
+  SERVER_PID=$!
+  local deadline=$(( SECONDS + START_TIMEOUT )) info
+  # demo.json appears once tessera listens; wait until it exists and parses.
+  until info=$(python3 - "$DATA_DIR/demo.json" "$TESSERA_PORT" 2>/dev/null <<'PY'
+import json, sys, urllib.parse
+d = json.load(open(sys.argv[1]))
+auth = d["authority"].rstrip("/")
+if not auth.startswith(f"https://127.0.0.1:{sys.argv[2]}/"):
+    sys.exit(f"unexpected authority {auth!r}")
+q = lambda s: urllib.parse.quote(s, safe="")
+body = ("grant_type=client_credentials&client_id=" + q(d["daemon"]["client_id"])
+        + "&client_secret=" + q(d["daemon"]["client_secret"])
+        + "&scope=" + q("https://graph.microsoft.com/.default"))
+print(auth); print(d["ca_cert"]); print(body)
+PY
+  ); do
+    wait_alive "$SERVER_PID" "$1" "tessera"
+    (( SECONDS < deadline )) || die "tessera wrote no usable $DATA_DIR/demo.json after ${START_TIMEOUT}s (log: $1)"
+    sleep 0.2
+  done
+  local auth ca
+  { read -r auth; read -r ca; read -r BODY; } <<<"$info"
+  [[ -f $ca ]] || die "tessera CA $ca (from demo.json) does not exist"
+  CURL_TLS=(--cacert "$ca")
+  until [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "${CURL_TLS[@]}" \
+              "https://127.0.0.1:$TESSERA_PORT/health" || true) == 200 ]]; do
+    wait_alive "$SERVER_PID" "$1" "tessera"
+    (( SECONDS < deadline )) || die "tessera /health did not answer 200 within ${START_TIMEOUT}s (log: $1)"
+    sleep 0.2
+  done
+  URL=$auth/oauth2/v2.0/token
+}
+
+# One token request with curl (certificate verified against tessera's CA): prints a one-line
+# verdict such as "http=200 alg=RS256 typ=JWT kid=... token_bytes=1234 ...", never the token.
+probe() {
+  local f=$LOGDIR/probe.json code
+  code=$(curl -sS -o "$f" -w '%{http_code}' --max-time 10 "${CURL_TLS[@]}" -X POST \
+           -H 'Content-Type: application/x-www-form-urlencoded' --data-binary "$BODY" "$URL" 2>&1) || true
+  python3 - "$code" "$f" <<'PY'
+import base64, json, sys
+code, path = sys.argv[1], sys.argv[2]
+try:
+    raw = open(path, "rb").read()
+except OSError:
+    raw = b""
+if code != "200":
+    print(f"http={code} body={raw[:600].decode('utf-8', 'replace')!r}")
+    sys.exit()
+try:
+    d = json.loads(raw)
+    tok = d["access_token"]
+    h = tok.split(".")[0]
+    hdr = json.loads(base64.urlsafe_b64decode(h + "=" * (-len(h) % 4)))
+    print(f"http=200 alg={hdr.get('alg')} typ={hdr.get('typ')} kid={hdr.get('kid')} "
+          f"token_bytes={len(tok)} token_type={d.get('token_type')} expires_in={d.get('expires_in')}")
+except Exception as e:  # a 200 that is not a JWT token response is worth seeing verbatim
+    print(f"http=200 unparsable={type(e).__name__}:{e} body={raw[:600].decode('utf-8', 'replace')!r}")
+PY
+}
+
+run_one() { # rep order server
+  local rep=$1 order=$2 server=$3 log=$LOGDIR/rep$1-$3.log scheme
+  if [[ $server == peer ]]; then
+    start_peer "$log"; scheme=http
+    out "== rep $rep/$REPS #$order: peer = node-oidc-provider RS256 jwt, plain HTTP, POST $URL"
+  else
+    start_tessera "$log"; scheme=https
+    out "== rep $rep/$REPS #$order: tessera, HTTPS (TLS; wrk does not verify the cert), POST $URL"
+  fi
+  local verdict
+  verdict=$(probe)
+  out "probe: $verdict"
+  export TOKEN_BODY=$BODY
+  timeout $(( WARMUP + 30 )) wrk -t1 -c"$CONNS" -d"${WARMUP}s" -s "$LUA" "$URL" >"$LOGDIR/rep$rep-$server-warmup.txt" 2>&1 ||
+    out "warm-up wrk exited non-zero (see $LOGDIR/rep$rep-$server-warmup.txt)"
+
+  local wrkout=$LOGDIR/rep$rep-$server-wrk.txt timef=$LOGDIR/rep$rep-$server-wrktime.txt
+  local load t0 m0 w0 t1 m1 w1 rc=0
+  load=$(cut -d' ' -f1-3 /proc/loadavg)
+  m0=$(machine_busy_ticks); t0=$(cpu_ticks "$SERVER_PID"); w0=$(date +%s.%N)
+  TIMEFORMAT='%U %S'
+  { time timeout $(( DUR + 30 )) wrk -t1 -c"$CONNS" -d"${DUR}s" -s "$LUA" "$URL" >"$wrkout" 2>&1 ; } 2>"$timef" || rc=$?
+  w1=$(date +%s.%N)
+  kill -0 "$SERVER_PID" 2>/dev/null || { out "RUNFAIL rep=$rep server=$server reason=server_died_during_run"; stop_server; return; }
+  t1=$(cpu_ticks "$SERVER_PID"); m1=$(machine_busy_ticks)
+  local rss hwm thr
+  rss=$(status_kb "$SERVER_PID" VmRSS); hwm=$(status_kb "$SERVER_PID" VmHWM); thr=$(status_kb "$SERVER_PID" Threads)
+  stop_server
+  sed 's/^/  | /' "$wrkout" | tee -a "$OUT"
+
+  local summ
+  summ=$(grep -m1 '^WRKSUMMARY ' "$wrkout" | cut -d' ' -f2-) || true
+  if [[ $rc -ne 0 || -z $summ ]]; then
+    out "RUNFAIL rep=$rep server=$server reason=wrk_exit_$rc"
+    return
+  fi
+  local ok wrk_cpu cpu_s win_s other
+  ok=$(sed -n 's/.*\bok=\([0-9]*\).*/\1/p' <<<"$summ")
+  wrk_cpu=$(awk '{ printf "%.2f", $1 + $2 }' "$timef")
+  cpu_s=$(fdiv $(( t1 - t0 )) "$CLK_TCK" %.2f)
+  win_s=$(awk -v a="$w0" -v b="$w1" 'BEGIN { printf "%.2f", b - a }')
+  other=$(awk -v m=$(( m1 - m0 )) -v t=$(( t1 - t0 )) -v hz="$CLK_TCK" -v w="$wrk_cpu" \
+            'BEGIN { printf "%.2f", (m - t) / hz - w }')
+  out "RUN rep=$rep order=$order server=$server scheme=$scheme $summ server_cpu_s=$cpu_s window_s=$win_s" \
+      "server_cores=$(fdiv "$cpu_s" "$win_s" %.2f) tok_per_cpu_s=$(fdiv "$ok" "$cpu_s" %.1f)" \
+      "rss_kb=$rss hwm_kb=$hwm threads=$thr wrk_cpu_s=$wrk_cpu other_cpu_s=$other loadavg_before=${load// /,}" \
+      "probe_http=$(sed -n 's/^http=\([0-9]*\).*/\1/p' <<<"$verdict")"
+}
+
+run_openssl() { # rep
+  local f=$LOGDIR/rep$1-openssl.txt
+  timeout $(( OPENSSL_SECONDS * 4 + 60 )) openssl speed -seconds "$OPENSSL_SECONDS" rsa2048 >"$f" 2>&1 ||
+    { out "RUNFAIL rep=$1 server=openssl reason=openssl_speed_failed (see $f)"; return; }
+  # Column positions come from the header line ("sign verify sign/s verify/s" in 3.0; newer
+  # releases add encrypt/decrypt columns), so look the columns up by name.
+  local vals
+  vals=$(awk '
+    /sign\/s/ { for (i = 1; i <= NF; i++) col[$i] = i }
+    $1 == "rsa" && $2 == "2048" && $3 == "bits" { print $(3 + col["sign/s"]), $(3 + col["verify/s"]) }
+  ' "$f")
+  [[ -n $vals ]] || { out "RUNFAIL rep=$1 server=openssl reason=unparsable_output (see $f)"; return; }
+  set -- "$1" $vals
+  out "OPENSSL rep=$1 rsa2048_sign_per_s=$2 rsa2048_verify_per_s=$3 seconds=$OPENSSL_SECONDS"
+}
+
+# ---------------------------------------------------------------- header
+out "# token-throughput bench started $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+out "# host: $(nproc) cores, $(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -1), kernel $(uname -r), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), loadavg $(cut -d' ' -f1-3 /proc/loadavg)"
+out "# wrk $(wrk -v 2>&1 | head -1 | awk '{ print $2 }'), $(openssl version), CLK_TCK=$CLK_TCK"
+out "# load: wrk -t1 -c$CONNS -d${DUR}s after a ${WARMUP}s warm-up, lua $LUA (keep-alive connections); reps=$REPS, servers: $SERVERS; order alternates between reps"
+if [[ " $SERVERS " == *" peer "* ]]; then
+  out "# peer: node $(node -p process.versions.node) (its openssl $(node -p process.versions.openssl)), oidc-provider $(node -p "require('$SCRATCH/node_modules/oidc-provider/package.json').version"), $PEER_DIR/server.mjs run in place, ALG=RS256 FORMAT=jwt, scope=api.read"
+fi
+if [[ " $SERVERS " == *" tessera "* ]]; then
+  out "# tessera: $TESSERA_BIN sha256 $(sha256sum "$TESSERA_BIN" | cut -c1-16) built $(date -u -r "$TESSERA_BIN" +%Y-%m-%dT%H:%M:%SZ), version '$(timeout 10 "$TESSERA_BIN" --version 2>/dev/null | head -1 || true)', repo HEAD $(git -C "$HERE" rev-parse --short HEAD 2>/dev/null || echo none), RUST_LOG='${RUST_LOG:-}'; scope=https://graph.microsoft.com/.default"
+fi
+out "# NOTE: tessera is measured over HTTPS (TLS, its only mode); node-oidc-provider over plain HTTP. Same wrk settings for both."
+out "# server_cpu_s = server utime+stime (all threads, /proc/PID/stat) over the measured run only; tok_per_cpu_s = 2xx responses / server_cpu_s;"
+out "# wrk_cpu_s = load generator CPU; other_cpu_s = rest of the machine in the same window (noise from other work); logs: $LOGDIR"
+
+# ---------------------------------------------------------------- runs
+for rep in $(seq 1 "$REPS"); do
+  order=0
+  list=$SERVERS
+  (( rep % 2 == 0 )) && list=$(tr ' ' '\n' <<<"$SERVERS" | tac | tr '\n' ' ')
+  for server in $list; do
+    order=$(( order + 1 ))
+    run_one "$rep" "$order" "$server"
+    sleep 1
+  done
+  run_openssl "$rep"
+done
+out "# finished $(date -u +%Y-%m-%dT%H:%M:%SZ); summarise with: python3 $HERE/summarize.py $OUT"

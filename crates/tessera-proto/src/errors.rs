@@ -1,0 +1,248 @@
+//! The AADSTS error catalogue as data, and Entra's error response shape.
+//! Messages follow ../shared/research/entra-protocol.md §4; entries whose exact wording or
+//! status could not be confirmed from real traffic or Microsoft's docs say so in `confirmed`.
+
+use serde::{Deserialize, Serialize};
+
+/// One catalogue entry: an AADSTS code with its OAuth `error`, HTTP status and message
+/// template. `{}` placeholders are filled in order by [`Aadsts::with`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Aadsts {
+    pub code: u32,
+    pub error: &'static str,
+    pub status: u16,
+    pub template: &'static str,
+    /// False where the wording, `error` or status is our best inference (UNCONFIRMED).
+    pub confirmed: bool,
+}
+
+macro_rules! catalogue {
+    ($( $(#[$m:meta])* $name:ident = ($code:expr, $error:expr, $status:expr, $confirmed:expr, $template:expr); )*) => {
+        $( $(#[$m])* pub const $name: Aadsts = Aadsts {
+            code: $code, error: $error, status: $status, template: $template, confirmed: $confirmed,
+        }; )*
+        /// Every entry, for lookups by code (clients turn codes into advice).
+        pub const CATALOGUE: &[Aadsts] = &[$($name),*];
+    };
+}
+
+catalogue! {
+    INVALID_CLIENT_SECRET = (7000215, "invalid_client", 401, true,
+        "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{}'.");
+    EXPIRED_CLIENT_SECRET = (7000222, "invalid_client", 401, true,
+        "The provided client secret keys for app '{}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds.");
+    MISSING_CREDENTIAL_CLIENT_CREDENTIALS = (7000216, "invalid_client", 401, true,
+        "'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type.");
+    MISSING_CREDENTIAL = (7000218, "invalid_client", 401, true,
+        "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.");
+    PUBLIC_CLIENT_SENT_CREDENTIAL = (700025, "invalid_client", 401, false,
+        "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.");
+    /// Status 400 is the likeliest; UNCONFIRMED.
+    APPLICATION_NOT_FOUND = (700016, "unauthorized_client", 400, true,
+        "Application with identifier '{}' was not found in the directory '{}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.");
+    TENANT_NOT_FOUND = (90002, "invalid_request", 400, true,
+        "Tenant '{}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant.");
+    INVALID_PASSWORD = (50126, "invalid_grant", 400, true,
+        "Error validating credentials due to invalid username or password.");
+    /// Wording UNCONFIRMED.
+    USER_NOT_FOUND = (50034, "invalid_grant", 400, false,
+        "The user account {} does not exist in the {} directory. To sign into this application, the account must be added to the directory.");
+    USER_DISABLED = (50057, "invalid_grant", 400, true, "The user account is disabled.");
+    MFA_REQUIRED = (50076, "invalid_grant", 400, true,
+        "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access '{}'.");
+    INVALID_SCOPE = (70011, "invalid_scope", 400, true,
+        "The provided value for the input parameter 'scope' is not valid. The scope {} is not valid.");
+    CLIENT_CREDENTIALS_SCOPE = (1002012, "invalid_scope", 400, true,
+        "The provided value for scope {} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).");
+    /// `error` UNCONFIRMED (one report says invalid_request).
+    MULTIPLE_RESOURCES = (28000, "invalid_scope", 400, false,
+        "Provided value for the input parameter scope is not valid because it contains more than one resource. Scope {} is not valid.");
+    RESOURCE_NOT_FOUND = (500011, "invalid_resource", 400, true,
+        "The resource principal named {} was not found in the tenant named {}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.");
+    /// Wording partly UNCONFIRMED.
+    CONSENT_REQUIRED = (65001, "invalid_grant", 400, false,
+        "The user or administrator has not consented to use the application with ID '{}' named '{}'. Send an interactive authorization request for this user and resource.");
+    GRANT_EXPIRED = (70008, "invalid_grant", 400, true,
+        "The provided authorization code or refresh token has expired due to inactivity. Send a new interactive authorization request for this user and resource.");
+    REFRESH_TOKEN_INACTIVE = (700082, "invalid_grant", 400, true,
+        "The refresh token has expired due to inactivity. The token was issued on {} and was inactive for {}.");
+    GRANT_REVOKED = (50173, "invalid_grant", 400, true,
+        "The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password.");
+    GRANT_INVALID = (70000, "invalid_grant", 400, true, "Provided grant is invalid or malformed.");
+    MALFORMED_REQUEST = (9002313, "invalid_grant", 400, true, "Invalid request. Request is malformed or invalid.");
+    ASSERTION_TIME_RANGE = (700024, "invalid_client", 401, true,
+        "Client assertion is not within its valid time range. Current time: {}, assertion valid from {}, expiry time of assertion {}. Review the documentation at https://docs.microsoft.com/azure/active-directory/develop/active-directory-certificate-credentials .");
+    ASSERTION_KEY_NOT_FOUND = (700027, "invalid_client", 401, true,
+        "Client assertion contains an invalid signature. [Reason - The key was not found., Thumbprint of key used by client: '{}', Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '{}'.]");
+    ASSERTION_BAD_SIGNATURE = (700027, "invalid_client", 401, true, "Client assertion failed signature validation.");
+    /// Wording partly UNCONFIRMED.
+    ASSERTION_WRONG_CLIENT = (700021, "invalid_client", 401, false,
+        "Client assertion application identifier doesn't match 'client_id' parameter. Review the documentation at https://docs.microsoft.com/azure/active-directory/develop/active-directory-certificate-credentials .");
+    /// Wording partly UNCONFIRMED.
+    ASSERTION_WRONG_AUDIENCE = (700023, "invalid_client", 401, false,
+        "Client assertion audience claim does not match Realm issuer. Review the documentation at https://docs.microsoft.com/azure/active-directory/develop/active-directory-certificate-credentials .");
+    /// Entra's jti replay answer is UNCONFIRMED; we reuse the assertion-rejection family.
+    ASSERTION_REPLAYED = (700028, "invalid_client", 401, false,
+        "Client assertion with jti '{}' has already been used. Each client assertion must carry a new, unique 'jti'.");
+    /// Entra's wording for unsupported assertion algorithms is UNCONFIRMED.
+    ASSERTION_BAD_ALGORITHM = (5002738, "invalid_client", 401, false,
+        "Invalid JWT token. '{}' is not a supported signature algorithm. Supported signing algorithms are: 'RS256, PS256'");
+    MALFORMED_JWT = (50027, "invalid_client", 401, true, "JWT token is invalid or malformed.");
+    /// Wording UNCONFIRMED: the assertion type value is wrong.
+    BAD_ASSERTION_TYPE = (50027, "invalid_request", 400, false,
+        "The value of 'client_assertion_type' must be 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'.");
+    MISSING_PARAMETER = (900144, "invalid_request", 400, true,
+        "The request body must contain the following parameter: '{}'.");
+    /// Entra's answer to a repeated parameter is UNCONFIRMED.
+    DUPLICATE_PARAMETER = (90015, "invalid_request", 400, false,
+        "The request contains the parameter '{}' more than once. Send each parameter once.");
+    /// Entra's answer to an oversized or non-form body is UNCONFIRMED.
+    MALFORMED_BODY = (90014, "invalid_request", 400, false,
+        "The request body is not a valid 'application/x-www-form-urlencoded' form of at most {} bytes.");
+    /// Entra's answer to sending both a secret and an assertion is UNCONFIRMED.
+    MULTIPLE_CREDENTIALS = (90014, "invalid_request", 400, false,
+        "The request must authenticate the client one way only: 'client_secret', HTTP Basic, or 'client_assertion'.");
+    UNSUPPORTED_GRANT = (70003, "unsupported_grant_type", 400, true,
+        "The app requested an unsupported grant type '{}'.");
+    GRANT_NOT_ON_COMMON = (9001023, "invalid_request", 400, true,
+        "The grant type is not supported over the /common or /consumers endpoints. Please use the /organizations or tenant-specific endpoint.");
+    /// Status UNCONFIRMED.
+    INVALID_INSTANCE = (50049, "invalid_instance", 400, false, "Unknown or invalid instance.");
+    /// Wording UNCONFIRMED: the app does not allow public client flows.
+    PUBLIC_FLOWS_DISABLED = (7000218, "invalid_client", 401, true,
+        "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.");
+    /// Wording UNCONFIRMED: an app-only grant was asked for by a public client.
+    CLIENT_NOT_CONFIDENTIAL = (700025, "invalid_client", 401, false,
+        "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.");
+    /// Wording UNCONFIRMED: malformed 'claims' parameter.
+    INVALID_CLAIMS = (90014, "invalid_request", 400, false,
+        "The 'claims' parameter is not a valid JSON claims request.");
+    /// Throttling (test-mode faults and per-app limits). Shape UNCONFIRMED.
+    THROTTLED = (50196, "temporarily_unavailable", 429, false,
+        "The server terminated an operation because it encountered a client request loop. Please contact your app vendor.");
+}
+
+/// Looks a code up in the catalogue (the first entry wins where one code has two wordings).
+pub fn lookup(code: u32) -> Option<&'static Aadsts> {
+    CATALOGUE.iter().find(|e| e.code == code)
+}
+
+impl Aadsts {
+    /// Builds an error with the template's `{}` placeholders filled in order.
+    pub fn with(&'static self, args: &[&str]) -> AadstsError {
+        let mut message = String::with_capacity(self.template.len() + 64);
+        let mut rest = self.template;
+        let mut args = args.iter();
+        while let Some(pos) = rest.find("{}") {
+            message.push_str(&rest[..pos]);
+            message.push_str(args.next().copied().unwrap_or(""));
+            rest = &rest[pos + 2..];
+        }
+        message.push_str(rest);
+        AadstsError { entry: self, message, suberror: None, claims: None }
+    }
+
+    /// An error whose template has no placeholders.
+    pub fn err(&'static self) -> AadstsError {
+        self.with(&[])
+    }
+}
+
+/// An AADSTS error ready to be rendered with its trace trailer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("AADSTS{}: {}", entry.code, message)]
+pub struct AadstsError {
+    pub entry: &'static Aadsts,
+    pub message: String,
+    pub suberror: Option<&'static str>,
+    /// A claims request (JSON string) for step-up, as Entra sends on 50076.
+    pub claims: Option<String>,
+}
+
+impl AadstsError {
+    pub fn code(&self) -> u32 {
+        self.entry.code
+    }
+
+    pub fn status(&self) -> u16 {
+        self.entry.status
+    }
+
+    pub fn with_suberror(mut self, suberror: &'static str) -> Self {
+        self.suberror = Some(suberror);
+        self
+    }
+
+    /// Renders Entra's JSON error body. `timestamp` is `YYYY-MM-DD HH:MM:SSZ`.
+    pub fn to_response(&self, trace_id: &str, correlation_id: &str, timestamp: &str) -> ErrorResponse {
+        ErrorResponse {
+            error: self.entry.error.to_owned(),
+            error_description: format!(
+                "AADSTS{}: {} Trace ID: {trace_id} Correlation ID: {correlation_id} Timestamp: {timestamp}",
+                self.entry.code, self.message
+            ),
+            error_codes: vec![self.entry.code],
+            timestamp: timestamp.to_owned(),
+            trace_id: trace_id.to_owned(),
+            correlation_id: correlation_id.to_owned(),
+            error_uri: Some(format!("https://login.microsoftonline.com/error?code={}", self.entry.code)),
+            suberror: self.suberror.map(str::to_owned),
+            claims: self.claims.clone(),
+        }
+    }
+}
+
+/// Entra's error body, field order as the service sends it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorResponse {
+    pub error: String,
+    pub error_description: String,
+    #[serde(default)]
+    pub error_codes: Vec<u32>,
+    #[serde(default)]
+    pub timestamp: String,
+    #[serde(default)]
+    pub trace_id: String,
+    #[serde(default)]
+    pub correlation_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suberror: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claims: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fills_placeholders_in_order() {
+        let e = APPLICATION_NOT_FOUND.with(&["abc", "Contoso"]);
+        assert!(e.message.starts_with("Application with identifier 'abc' was not found in the directory 'Contoso'."));
+        assert_eq!(e.to_string().split(':').next(), Some("AADSTS700016"));
+    }
+
+    #[test]
+    fn response_has_entra_shape() {
+        let r = INVALID_CLIENT_SECRET.with(&["cid"]).to_response("t", "c", "2026-01-02 03:04:05Z");
+        let v = serde_json::to_value(&r).expect("serialises");
+        assert_eq!(v["error"], "invalid_client");
+        assert_eq!(v["error_codes"][0], 7000215);
+        assert_eq!(v["error_uri"], "https://login.microsoftonline.com/error?code=7000215");
+        let d = v["error_description"].as_str().expect("string");
+        assert!(d.starts_with("AADSTS7000215: Invalid client secret provided."));
+        assert!(d.ends_with("Trace ID: t Correlation ID: c Timestamp: 2026-01-02 03:04:05Z"));
+        assert!(v.get("suberror").is_none());
+    }
+
+    #[test]
+    fn catalogue_codes_are_findable() {
+        for code in [7000215, 7000222, 700016, 90002, 50126, 50034, 50057, 50076, 70011, 70008, 700082, 700024, 700027, 900144, 70003] {
+            let e = lookup(code).expect("catalogued");
+            assert!(e.status == 400 || e.status == 401, "{code}");
+        }
+        assert!(lookup(1).is_none());
+    }
+}
