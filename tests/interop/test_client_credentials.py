@@ -104,7 +104,10 @@ def _assertion_of(session):
     assert "client_secret" not in body
     assert body.get("client_assertion_type") == (
         "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
-    header_b64, payload_b64, _ = body["client_assertion"].split(".")
+    assertion = body["client_assertion"]
+    if isinstance(assertion, bytes):  # MSAL hands requests the JWT as bytes
+        assertion = assertion.decode()
+    header_b64, payload_b64, _ = assertion.split(".")
     return (json.loads(b64url_decode(header_b64)),
             json.loads(b64url_decode(payload_b64)), posts[0])
 

@@ -34,7 +34,7 @@ def test_ropc_tokens_and_claims(ropc, user, public_client, jwks, tenant_id,
     assert at["appid"] == public_client["client_id"]
     assert "User.Read" in at.get("scp", "").split(), at.get("scp")
     assert "roles" not in at or "User.Read.All" not in at["roles"]
-    assert "3599" and 3599 <= int(result["expires_in"]) <= 5400, result["expires_in"]
+    assert 3599 <= int(result["expires_in"]) <= 5400, result["expires_in"]
 
     # ID token: v2, for this client, names the user.
     assert result.get("id_token"), describe(result)

@@ -152,7 +152,10 @@ mod tests {
 
     #[test]
     fn absent_claims_are_omitted() {
-        let c = AccessTokenClaims { roles: Some(vec!["User.Read.All".into()]), ..Default::default() };
+        let c = AccessTokenClaims {
+            roles: Some(vec!["User.Read.All".into()]),
+            ..Default::default()
+        };
         let v = serde_json::to_value(&c).expect("serialises");
         assert!(v.get("scp").is_none());
         assert_eq!(v["roles"][0], "User.Read.All");

@@ -106,6 +106,15 @@ catalogue! {
         "The app requested an unsupported grant type '{}'.");
     GRANT_NOT_ON_COMMON = (9001023, "invalid_request", 400, true,
         "The grant type is not supported over the /common or /consumers endpoints. Please use the /organizations or tenant-specific endpoint.");
+    /// The discovery endpoints' form of 90002.
+    TENANT_NOT_FOUND_DISCOVERY = (90002, "invalid_tenant", 400, true,
+        "Tenant '{}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant.");
+    /// Wording from memory of the live service; not in the research notes (UNCONFIRMED).
+    POST_ONLY = (900561, "invalid_request", 400, false,
+        "The endpoint only accepts POST, OPTIONS requests. Received a {} request.");
+    /// Wording UNCONFIRMED: an `Authorization: Basic` header that does not decode.
+    BAD_BASIC_AUTH = (7000215, "invalid_client", 401, false,
+        "The Authorization header does not hold valid HTTP Basic client credentials (form-encoded client id and secret).");
     /// Status UNCONFIRMED.
     INVALID_INSTANCE = (50049, "invalid_instance", 400, false, "Unknown or invalid instance.");
     /// Wording UNCONFIRMED: the app does not allow public client flows.
@@ -117,6 +126,9 @@ catalogue! {
     /// Wording UNCONFIRMED: malformed 'claims' parameter.
     INVALID_CLAIMS = (90014, "invalid_request", 400, false,
         "The 'claims' parameter is not a valid JSON claims request.");
+    /// A storage or other internal failure; clients should retry. Status 503 so that MSAL and
+    /// azure-core retry it.
+    TRANSIENT = (90033, "temporarily_unavailable", 503, true, "A transient error has occurred. Please try again.");
     /// Throttling (test-mode faults and per-app limits). Shape UNCONFIRMED.
     THROTTLED = (50196, "temporarily_unavailable", 429, false,
         "The server terminated an operation because it encountered a client request loop. Please contact your app vendor.");
@@ -139,7 +151,12 @@ impl Aadsts {
             rest = &rest[pos + 2..];
         }
         message.push_str(rest);
-        AadstsError { entry: self, message, suberror: None, claims: None }
+        AadstsError {
+            entry: self,
+            message,
+            suberror: None,
+            claims: None,
+        }
     }
 
     /// An error whose template has no placeholders.
@@ -174,7 +191,12 @@ impl AadstsError {
     }
 
     /// Renders Entra's JSON error body. `timestamp` is `YYYY-MM-DD HH:MM:SSZ`.
-    pub fn to_response(&self, trace_id: &str, correlation_id: &str, timestamp: &str) -> ErrorResponse {
+    pub fn to_response(
+        &self,
+        trace_id: &str,
+        correlation_id: &str,
+        timestamp: &str,
+    ) -> ErrorResponse {
         ErrorResponse {
             error: self.entry.error.to_owned(),
             error_description: format!(
@@ -185,7 +207,10 @@ impl AadstsError {
             timestamp: timestamp.to_owned(),
             trace_id: trace_id.to_owned(),
             correlation_id: correlation_id.to_owned(),
-            error_uri: Some(format!("https://login.microsoftonline.com/error?code={}", self.entry.code)),
+            error_uri: Some(format!(
+                "https://login.microsoftonline.com/error?code={}",
+                self.entry.code
+            )),
             suberror: self.suberror.map(str::to_owned),
             claims: self.claims.clone(),
         }
@@ -220,17 +245,24 @@ mod tests {
     #[test]
     fn fills_placeholders_in_order() {
         let e = APPLICATION_NOT_FOUND.with(&["abc", "Contoso"]);
-        assert!(e.message.starts_with("Application with identifier 'abc' was not found in the directory 'Contoso'."));
+        assert!(e.message.starts_with(
+            "Application with identifier 'abc' was not found in the directory 'Contoso'."
+        ));
         assert_eq!(e.to_string().split(':').next(), Some("AADSTS700016"));
     }
 
     #[test]
     fn response_has_entra_shape() {
-        let r = INVALID_CLIENT_SECRET.with(&["cid"]).to_response("t", "c", "2026-01-02 03:04:05Z");
+        let r = INVALID_CLIENT_SECRET
+            .with(&["cid"])
+            .to_response("t", "c", "2026-01-02 03:04:05Z");
         let v = serde_json::to_value(&r).expect("serialises");
         assert_eq!(v["error"], "invalid_client");
         assert_eq!(v["error_codes"][0], 7000215);
-        assert_eq!(v["error_uri"], "https://login.microsoftonline.com/error?code=7000215");
+        assert_eq!(
+            v["error_uri"],
+            "https://login.microsoftonline.com/error?code=7000215"
+        );
         let d = v["error_description"].as_str().expect("string");
         assert!(d.starts_with("AADSTS7000215: Invalid client secret provided."));
         assert!(d.ends_with("Trace ID: t Correlation ID: c Timestamp: 2026-01-02 03:04:05Z"));
@@ -239,7 +271,10 @@ mod tests {
 
     #[test]
     fn catalogue_codes_are_findable() {
-        for code in [7000215, 7000222, 700016, 90002, 50126, 50034, 50057, 50076, 70011, 70008, 700082, 700024, 700027, 900144, 70003] {
+        for code in [
+            7000215, 7000222, 700016, 90002, 50126, 50034, 50057, 50076, 70011, 70008, 700082,
+            700024, 700027, 900144, 70003,
+        ] {
             let e = lookup(code).expect("catalogued");
             assert!(e.status == 400 || e.status == 401, "{code}");
         }

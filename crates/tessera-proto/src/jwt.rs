@@ -47,22 +47,33 @@ pub fn parse(token: &str) -> Result<ParsedJws<'_>, JwtError> {
         return Err(JwtError::TooLong);
     }
     let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err(JwtError::Shape);
     };
     if h.is_empty() || p.is_empty() || s.is_empty() {
         return Err(JwtError::Shape);
     }
     let header_bytes = crate::b64::url_decode(h).ok_or(JwtError::Segment("header"))?;
-    let header: JwsHeader = serde_json::from_slice(&header_bytes).map_err(|_| JwtError::Segment("header"))?;
+    let header: JwsHeader =
+        serde_json::from_slice(&header_bytes).map_err(|_| JwtError::Segment("header"))?;
     let payload = crate::b64::url_decode(p).ok_or(JwtError::Segment("payload"))?;
     let signature = crate::b64::url_decode(s).ok_or(JwtError::Segment("signature"))?;
     let signing_input = &token[..h.len() + 1 + p.len()];
-    Ok(ParsedJws { header, payload, signing_input, signature })
+    Ok(ParsedJws {
+        header,
+        payload,
+        signing_input,
+        signature,
+    })
 }
 
 /// Builds `base64url(header).base64url(claims)`, the input to sign.
-pub fn signing_input(header: &impl Serialize, claims: &impl Serialize) -> Result<String, serde_json::Error> {
+pub fn signing_input(
+    header: &impl Serialize,
+    claims: &impl Serialize,
+) -> Result<String, serde_json::Error> {
     let h = serde_json::to_vec(header)?;
     let c = serde_json::to_vec(claims)?;
     let mut out = crate::b64::url_encode(h);
@@ -77,7 +88,11 @@ mod tests {
 
     #[test]
     fn round_trip_shape() {
-        let header = JwsHeader { alg: "RS256".into(), typ: Some("JWT".into()), ..Default::default() };
+        let header = JwsHeader {
+            alg: "RS256".into(),
+            typ: Some("JWT".into()),
+            ..Default::default()
+        };
         let input = signing_input(&header, &serde_json::json!({"a":1})).expect("json");
         let token = format!("{input}.c2ln");
         let parsed = parse(&token).expect("parses");
@@ -92,9 +107,15 @@ mod tests {
         assert_eq!(parse("a.b").err(), Some(JwtError::Shape));
         assert_eq!(parse("a.b.c.d").err(), Some(JwtError::Shape));
         assert_eq!(parse("..").err(), Some(JwtError::Shape));
-        assert_eq!(parse("!!!.e30.c2ln").err(), Some(JwtError::Segment("header")));
+        assert_eq!(
+            parse("!!!.e30.c2ln").err(),
+            Some(JwtError::Segment("header"))
+        );
         // `{}` is valid JSON: it parses with an empty `alg`, which verifiers then refuse.
-        assert_eq!(parse("e30.e30.c2ln").map(|j| j.header.alg).ok().as_deref(), Some(""));
+        assert_eq!(
+            parse("e30.e30.c2ln").map(|j| j.header.alg).ok().as_deref(),
+            Some("")
+        );
         let long = "a".repeat(MAX_TOKEN_BYTES + 1);
         assert_eq!(parse(&long).err(), Some(JwtError::TooLong));
     }

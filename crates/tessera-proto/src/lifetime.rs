@@ -50,8 +50,14 @@ pub struct LifetimeInputs {
 pub enum LifetimeSource {
     Default,
     CaeDefault,
-    OrganizationPolicy { policy_id: String, display_name: String },
-    ApplicationPolicy { policy_id: String, display_name: String },
+    OrganizationPolicy {
+        policy_id: String,
+        display_name: String,
+    },
+    ApplicationPolicy {
+        policy_id: String,
+        display_name: String,
+    },
     TestOverride,
 }
 
@@ -77,7 +83,10 @@ pub struct LifetimeDecision {
 /// cannot shorten it, as documented); the policies in `precedence` order; Entra's default.
 pub fn access_token_lifetime(inputs: &LifetimeInputs, random: &dyn Random) -> LifetimeDecision {
     if let Some(seconds) = inputs.test_override_seconds {
-        return LifetimeDecision { seconds, source: LifetimeSource::TestOverride };
+        return LifetimeDecision {
+            seconds,
+            source: LifetimeSource::TestOverride,
+        };
     }
     if inputs.cae_capable {
         return LifetimeDecision {
@@ -86,17 +95,32 @@ pub fn access_token_lifetime(inputs: &LifetimeInputs, random: &dyn Random) -> Li
         };
     }
     let org = inputs.organization_default.as_ref().map(|p| {
-        (p, LifetimeSource::OrganizationPolicy { policy_id: p.policy_id.clone(), display_name: p.display_name.clone() })
+        (
+            p,
+            LifetimeSource::OrganizationPolicy {
+                policy_id: p.policy_id.clone(),
+                display_name: p.display_name.clone(),
+            },
+        )
     });
     let app = inputs.application_policy.as_ref().map(|p| {
-        (p, LifetimeSource::ApplicationPolicy { policy_id: p.policy_id.clone(), display_name: p.display_name.clone() })
+        (
+            p,
+            LifetimeSource::ApplicationPolicy {
+                policy_id: p.policy_id.clone(),
+                display_name: p.display_name.clone(),
+            },
+        )
     });
     let chosen = match inputs.precedence {
         Precedence::OrganizationFirst => org.or(app),
         Precedence::ApplicationFirst => app.or(org),
     };
     match chosen {
-        Some((policy, source)) => LifetimeDecision { seconds: policy.access_token_seconds, source },
+        Some((policy, source)) => LifetimeDecision {
+            seconds: policy.access_token_seconds,
+            source,
+        },
         None => LifetimeDecision {
             seconds: random.in_range(DEFAULT_MIN_SECONDS, DEFAULT_MAX_SECONDS),
             source: LifetimeSource::Default,
@@ -107,22 +131,40 @@ pub fn access_token_lifetime(inputs: &LifetimeInputs, random: &dyn Random) -> Li
 /// Decides an ID token's lifetime: 1 hour, a policy's lifetime, or the test override.
 pub fn id_token_lifetime(inputs: &LifetimeInputs) -> LifetimeDecision {
     if let Some(seconds) = inputs.test_override_seconds {
-        return LifetimeDecision { seconds, source: LifetimeSource::TestOverride };
+        return LifetimeDecision {
+            seconds,
+            source: LifetimeSource::TestOverride,
+        };
     }
     let policy = match inputs.precedence {
-        Precedence::OrganizationFirst => inputs.organization_default.as_ref().or(inputs.application_policy.as_ref()),
-        Precedence::ApplicationFirst => inputs.application_policy.as_ref().or(inputs.organization_default.as_ref()),
+        Precedence::OrganizationFirst => inputs
+            .organization_default
+            .as_ref()
+            .or(inputs.application_policy.as_ref()),
+        Precedence::ApplicationFirst => inputs
+            .application_policy
+            .as_ref()
+            .or(inputs.organization_default.as_ref()),
     };
     match policy {
         Some(p) => LifetimeDecision {
             seconds: p.access_token_seconds,
             source: if Some(p) == inputs.organization_default.as_ref() {
-                LifetimeSource::OrganizationPolicy { policy_id: p.policy_id.clone(), display_name: p.display_name.clone() }
+                LifetimeSource::OrganizationPolicy {
+                    policy_id: p.policy_id.clone(),
+                    display_name: p.display_name.clone(),
+                }
             } else {
-                LifetimeSource::ApplicationPolicy { policy_id: p.policy_id.clone(), display_name: p.display_name.clone() }
+                LifetimeSource::ApplicationPolicy {
+                    policy_id: p.policy_id.clone(),
+                    display_name: p.display_name.clone(),
+                }
             },
         },
-        None => LifetimeDecision { seconds: ID_TOKEN_SECONDS, source: LifetimeSource::Default },
+        None => LifetimeDecision {
+            seconds: ID_TOKEN_SECONDS,
+            source: LifetimeSource::Default,
+        },
     }
 }
 
@@ -145,7 +187,9 @@ pub fn parse_timespan(text: &str) -> Result<i64, TimeSpanError> {
         _ => (0, text),
     };
     let parts: Vec<&str> = clock.split(':').collect();
-    let [h, m, s] = parts.as_slice() else { return Err(syntax()) };
+    let [h, m, s] = parts.as_slice() else {
+        return Err(syntax());
+    };
     let field = |v: &str, max: i64| -> Result<i64, TimeSpanError> {
         if v.is_empty() || v.len() > 2 || !v.bytes().all(|b| b.is_ascii_digit()) {
             return Err(syntax());
@@ -176,7 +220,11 @@ pub fn parse_policy_lifetime(text: &str) -> Result<i64, TimeSpanError> {
 pub fn format_timespan(seconds: i64) -> String {
     let (d, rest) = (seconds / 86_400, seconds % 86_400);
     let (h, m, s) = (rest / 3600, rest % 3600 / 60, rest % 60);
-    if d > 0 { format!("{d}.{h:02}:{m:02}:{s:02}") } else { format!("{h:02}:{m:02}:{s:02}") }
+    if d > 0 {
+        format!("{d}.{h:02}:{m:02}:{s:02}")
+    } else {
+        format!("{h:02}:{m:02}:{s:02}")
+    }
 }
 
 #[cfg(test)]
@@ -191,7 +239,11 @@ mod tests {
     }
 
     fn policy(id: &str, secs: i64) -> PolicyLifetime {
-        PolicyLifetime { policy_id: id.into(), display_name: id.into(), access_token_seconds: secs }
+        PolicyLifetime {
+            policy_id: id.into(),
+            display_name: id.into(),
+            access_token_seconds: secs,
+        }
     }
 
     #[test]
@@ -200,7 +252,13 @@ mod tests {
             let d = access_token_lifetime(&LifetimeInputs::default(), &Fixed(b));
             assert!((3600..=5400).contains(&d.seconds));
             assert_eq!(d.source, LifetimeSource::Default);
-            let cae = access_token_lifetime(&LifetimeInputs { cae_capable: true, ..Default::default() }, &Fixed(b));
+            let cae = access_token_lifetime(
+                &LifetimeInputs {
+                    cae_capable: true,
+                    ..Default::default()
+                },
+                &Fixed(b),
+            );
             assert!((72_000..=100_800).contains(&cae.seconds));
         }
     }
@@ -217,7 +275,10 @@ mod tests {
         assert_eq!(access_token_lifetime(&inputs, &Fixed(1)).seconds, 1200);
         inputs.organization_default = None;
         inputs.precedence = Precedence::OrganizationFirst;
-        assert_eq!(access_token_lifetime(&inputs, &Fixed(1)).source.label(), "application-policy");
+        assert_eq!(
+            access_token_lifetime(&inputs, &Fixed(1)).source.label(),
+            "application-policy"
+        );
         inputs.test_override_seconds = Some(20);
         assert_eq!(access_token_lifetime(&inputs, &Fixed(1)).seconds, 20);
         assert_eq!(id_token_lifetime(&inputs).seconds, 20);
@@ -228,13 +289,22 @@ mod tests {
         assert_eq!(parse_timespan("08:00:00"), Ok(28_800));
         assert_eq!(parse_timespan("1.00:00:00"), Ok(86_400));
         assert_eq!(parse_timespan("0.00:10:00"), Ok(600));
-        assert!(matches!(parse_timespan("28:00:00"), Err(TimeSpanError::Syntax(_))));
+        assert!(matches!(
+            parse_timespan("28:00:00"),
+            Err(TimeSpanError::Syntax(_))
+        ));
         assert!(parse_timespan("8:00").is_err());
         assert!(parse_timespan("08:60:00").is_err());
         assert!(parse_timespan("-1.00:00:00").is_err());
         assert!(parse_timespan("ab:cd:ef").is_err());
-        assert!(matches!(parse_policy_lifetime("00:09:59"), Err(TimeSpanError::TooShort(_))));
-        assert!(matches!(parse_policy_lifetime("1.00:00:01"), Err(TimeSpanError::TooLong(_))));
+        assert!(matches!(
+            parse_policy_lifetime("00:09:59"),
+            Err(TimeSpanError::TooShort(_))
+        ));
+        assert!(matches!(
+            parse_policy_lifetime("1.00:00:01"),
+            Err(TimeSpanError::TooLong(_))
+        ));
         assert_eq!(format_timespan(28_800), "08:00:00");
         assert_eq!(format_timespan(86_400), "1.00:00:00");
     }

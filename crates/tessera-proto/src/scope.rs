@@ -62,7 +62,10 @@ pub fn split_scope(token: &str) -> (Option<&str>, &str) {
 /// trailing slash is insignificant.
 pub fn resource_key(resource: &str) -> String {
     let trimmed = resource.trim_end_matches('/').to_ascii_lowercase();
-    if trimmed == GRAPH_RESOURCE || trimmed == crate::GRAPH_APP_ID || trimmed == "https://graph.microsoft.com/v1.0" {
+    if trimmed == GRAPH_RESOURCE
+        || trimmed == crate::GRAPH_APP_ID
+        || trimmed == "https://graph.microsoft.com/v1.0"
+    {
         GRAPH_RESOURCE.to_owned()
     } else {
         trimmed
@@ -88,7 +91,9 @@ pub fn parse(scope: &str) -> Result<ScopeRequest, ScopeError> {
         }
         let key = resource_key(&resource);
         match &resource_key_seen {
-            Some(seen) if *seen != key => return Err(ScopeError::MultipleResources(scope.to_owned())),
+            Some(seen) if *seen != key => {
+                return Err(ScopeError::MultipleResources(scope.to_owned()));
+            }
             Some(_) => {}
             None => {
                 resource_key_seen = Some(key);
@@ -98,7 +103,11 @@ pub fn parse(scope: &str) -> Result<ScopeRequest, ScopeError> {
         }
         if permission == ".default" {
             req.default = true;
-        } else if !req.permissions.iter().any(|p| p.eq_ignore_ascii_case(permission)) {
+        } else if !req
+            .permissions
+            .iter()
+            .any(|p| p.eq_ignore_ascii_case(permission))
+        {
             req.permissions.push(permission.to_owned());
         }
     }
@@ -146,7 +155,10 @@ mod tests {
 
     #[test]
     fn two_resources_refused() {
-        assert!(matches!(parse("User.Read api://other/x"), Err(ScopeError::MultipleResources(_))));
+        assert!(matches!(
+            parse("User.Read api://other/x"),
+            Err(ScopeError::MultipleResources(_))
+        ));
     }
 
     #[test]
@@ -165,10 +177,19 @@ mod tests {
 
     #[test]
     fn client_credentials_scope_rule() {
-        assert_eq!(client_credentials_resource("https://graph.microsoft.com/.default"), Some("https://graph.microsoft.com"));
-        assert_eq!(client_credentials_resource("  api://x/.default "), Some("api://x"));
+        assert_eq!(
+            client_credentials_resource("https://graph.microsoft.com/.default"),
+            Some("https://graph.microsoft.com")
+        );
+        assert_eq!(
+            client_credentials_resource("  api://x/.default "),
+            Some("api://x")
+        );
         assert_eq!(client_credentials_resource("User.Read"), None);
-        assert_eq!(client_credentials_resource("https://graph.microsoft.com/.default openid"), None);
+        assert_eq!(
+            client_credentials_resource("https://graph.microsoft.com/.default openid"),
+            None
+        );
         assert_eq!(client_credentials_resource(""), None);
         assert_eq!(client_credentials_resource("/.default"), None);
     }

@@ -42,7 +42,8 @@ impl GrantType {
 }
 
 /// The assertion type of `private_key_jwt` client authentication.
-pub const CLIENT_ASSERTION_TYPE_JWT: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+pub const CLIENT_ASSERTION_TYPE_JWT: &str =
+    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// A successful token response. Field order is Entra's; absent fields are omitted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,7 +86,10 @@ mod tests {
     #[test]
     fn grant_aliases() {
         assert_eq!(GrantType::parse("device_code"), Some(GrantType::DeviceCode));
-        assert_eq!(GrantType::parse("urn:ietf:params:oauth:grant-type:device_code"), Some(GrantType::DeviceCode));
+        assert_eq!(
+            GrantType::parse("urn:ietf:params:oauth:grant-type:device_code"),
+            Some(GrantType::DeviceCode)
+        );
         assert_eq!(GrantType::parse("implicit"), None);
     }
 
@@ -103,12 +107,18 @@ mod tests {
             client_info: None,
         };
         let s = serde_json::to_string(&r).expect("serialises");
-        assert_eq!(s, r#"{"token_type":"Bearer","expires_in":3599,"ext_expires_in":3599,"access_token":"a"}"#);
+        assert_eq!(
+            s,
+            r#"{"token_type":"Bearer","expires_in":3599,"ext_expires_in":3599,"access_token":"a"}"#
+        );
     }
 
     #[test]
     fn client_info_is_unpadded_base64url_json() {
-        let ci = ClientInfo { uid: "u".into(), utid: "t".into() };
+        let ci = ClientInfo {
+            uid: "u".into(),
+            utid: "t".into(),
+        };
         let raw = crate::b64::url_decode(&ci.encode()).expect("b64");
         assert_eq!(raw, br#"{"uid":"u","utid":"t"}"#);
     }

@@ -1,1 +1,218 @@
-//! placeholder
+//! tessera's identity platform: Entra ID v2.0 endpoints (discovery, JWKS, token) over
+//! HTTPS, with Entra's flows, claims, AADSTS errors and lifetimes, on an embedded SQLite
+//! store. `Server::prepare` sets everything up; `Server::run` serves an already-bound
+//! listener, so tests bind port 0.
+
+pub mod config;
+pub mod crypto;
+pub mod directory;
+pub mod error;
+pub mod files;
+pub mod http;
+pub mod keys;
+pub mod metrics;
+pub mod seed;
+pub mod state;
+pub mod store;
+pub mod tls;
+pub mod token;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::service::TowerToHyperService;
+use tessera_proto::clock::{Clock, OffsetClock, Random};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt as _;
+
+pub use config::{FileConfig, ServeOptions};
+pub use error::ServerError;
+pub use seed::DemoFile;
+
+use crate::directory::Directory;
+use crate::state::{AppState, Settings};
+use crate::store::{SqliteStore, Store};
+
+/// A TLS handshake that takes longer than this is dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A prepared server: store open, keys loaded, TLS ready, demo seeded.
+pub struct Server {
+    state: Arc<AppState>,
+    acceptor: TlsAcceptor,
+    /// `https://host:port` clients use.
+    pub base_url: String,
+    /// The generated CA certificate (PEM path) clients must trust, if the server made one.
+    pub ca_cert: Option<PathBuf>,
+    /// The demo tenant's details (`DATA_DIR/demo.json`), when seeded.
+    pub demo: Option<DemoFile>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+fn default_base(addr: SocketAddr) -> String {
+    let host = match addr.ip() {
+        ip if ip.is_unspecified() => "localhost".to_owned(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    format!("https://{host}:{}", addr.port())
+}
+
+impl Server {
+    /// Opens the store, loads or creates keys and TLS material, applies `--config` and
+    /// seeds the demo tenant. `local_addr` is the address the listener is bound to.
+    pub async fn prepare(opts: ServeOptions, local_addr: SocketAddr) -> Result<Self, ServerError> {
+        opts.validate()?;
+        let file_config = opts
+            .config_file
+            .as_deref()
+            .map(FileConfig::load)
+            .transpose()?;
+        files::create_private_dir(&opts.data_dir)?;
+        let store: Arc<dyn Store> = match &opts.database {
+            Some(url) => Arc::new(SqliteStore::open_url(url).await?),
+            None => Arc::new(SqliteStore::open(&opts.data_dir.join("tessera.db")).await?),
+        };
+        let clock = Arc::new(OffsetClock::new());
+        let random: Arc<dyn Random> = Arc::new(crypto::SystemRandom::default());
+        let directory = Directory::new(store.clone());
+        let keys = keys::KeySet::load_or_create(store.as_ref(), clock.unix()).await?;
+        if let Some(cfg) = &file_config {
+            cfg.apply(&directory, random.as_ref()).await?;
+        }
+
+        let base_url = match &opts.public_url {
+            Some(u) => u.as_str().trim_end_matches('/').to_owned(),
+            None => default_base(local_addr),
+        };
+        let public_host = url::Url::parse(&base_url)
+            .ok()
+            .and_then(|u| u.host_str().map(|h| h.trim_matches(['[', ']']).to_owned()));
+        let mut known_hosts: Vec<String> =
+            vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
+        if let Some(h) = &public_host
+            && !known_hosts.contains(h)
+        {
+            known_hosts.push(h.clone());
+        }
+        let tls = match (&opts.tls_cert, &opts.tls_key) {
+            (Some(cert), Some(key)) => tls::provided(cert, key)?,
+            _ => tls::generated(&opts.data_dir, &known_hosts, clock.now())?,
+        };
+        let settings = Settings {
+            public_base: base_url.clone(),
+            known_hosts,
+            test_mode: opts.test_mode,
+            test_token_lifetime: opts
+                .test_access_token_lifetime
+                .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
+            reject_assertion_reuse: file_config
+                .as_ref()
+                .is_some_and(|c| c.token.reject_assertion_reuse),
+        };
+        let state = Arc::new(AppState {
+            directory,
+            keys,
+            clock,
+            random,
+            metrics: metrics::Metrics::default(),
+            settings,
+        });
+        let demo = if opts.seed_demo {
+            Some(
+                seed::ensure_demo(
+                    &state.directory,
+                    &opts.data_dir,
+                    &base_url,
+                    tls.ca_cert.as_deref(),
+                    state.random.as_ref(),
+                    state.clock.unix(),
+                )
+                .await?,
+            )
+        } else {
+            None
+        };
+        Ok(Self {
+            state,
+            acceptor: TlsAcceptor::from(tls.config),
+            base_url,
+            ca_cert: tls.ca_cert,
+            demo,
+        })
+    }
+
+    /// The router, for tests that call it without sockets.
+    pub fn router(&self) -> axum::Router {
+        http::router(self.state.clone())
+    }
+
+    /// Serves HTTPS on `listener` until `shutdown` completes.
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), ServerError> {
+        let router = self.router();
+        tokio::pin!(shutdown);
+        loop {
+            let (tcp, peer) = tokio::select! {
+                () = &mut shutdown => return Ok(()),
+                accepted = listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            let _ = tcp.set_nodelay(true);
+            let acceptor = self.acceptor.clone();
+            let router = router.clone();
+            tokio::spawn(async move {
+                let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await
+                {
+                    Ok(Ok(tls)) => tls,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "TLS handshake timed out");
+                        return;
+                    }
+                };
+                let service =
+                    router.map_request(move |req: hyper::Request<hyper::body::Incoming>| {
+                        let mut req = req.map(axum::body::Body::new);
+                        req.extensions_mut()
+                            .insert(axum::extract::ConnectInfo(peer));
+                        req
+                    });
+                let result = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection_with_upgrades(
+                        TokioIo::new(tls),
+                        TowerToHyperService::new(service),
+                    )
+                    .await;
+                if let Err(e) = result {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+            });
+        }
+    }
+}

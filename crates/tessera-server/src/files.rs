@@ -1,0 +1,75 @@
+//! Crash-safe file writes: write a temporary file beside the target, fsync it, rename it
+//! over the target, fsync the directory. Readers see the old file or the new, never half.
+
+use std::io::Write as _;
+use std::path::Path;
+
+use crate::error::ServerError;
+
+/// Atomically writes `bytes` to `path` with mode 0600, creating parent directories (0700).
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ServerError> {
+    let parent = path.parent().unwrap_or(Path::new("."));
+    create_private_dir(parent)?;
+    let ctx = |what: &str| format!("{what} {}", path.display());
+    let mut tmp = tempfile_in(parent)
+        .map_err(|e| ServerError::io(ctx("creating a temporary file for"), e))?;
+    tmp.1
+        .write_all(bytes)
+        .map_err(|e| ServerError::io(ctx("writing"), e))?;
+    tmp.1
+        .sync_all()
+        .map_err(|e| ServerError::io(ctx("syncing"), e))?;
+    std::fs::rename(&tmp.0, path).map_err(|e| ServerError::io(ctx("replacing"), e))?;
+    if let Ok(dir) = std::fs::File::open(parent) {
+        let _ = dir.sync_all();
+    }
+    Ok(())
+}
+
+pub fn create_private_dir(dir: &Path) -> Result<(), ServerError> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| ServerError::io(format!("creating {}", dir.display()), e))
+}
+
+fn tempfile_in(dir: &Path) -> std::io::Result<(std::path::PathBuf, std::fs::File)> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    for attempt in 0..100u32 {
+        let name = dir.join(format!(".tessera-tmp-{}-{attempt}", std::process::id()));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&name)
+        {
+            Ok(f) => return Ok((name, f)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::other("could not create a temporary file"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    #[test]
+    fn writes_private_files_atomically() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("a/b/secret.json");
+        write_private(&path, b"one").expect("write");
+        write_private(&path, b"two").expect("overwrite");
+        assert_eq!(std::fs::read(&path).expect("read"), b"two");
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let leftovers = std::fs::read_dir(path.parent().expect("parent"))
+            .expect("ls")
+            .count();
+        assert_eq!(leftovers, 1, "no temporary files left behind");
+    }
+}

@@ -1,0 +1,142 @@
+//! `POST /{tenant}/oauth2/v2.0/token`: reads a bounded form body, hands the parameters to
+//! the token service and renders its answer with Entra's headers.
+
+use axum::body::Body;
+use axum::extract::{Path, RawQuery};
+use axum::http::{HeaderMap, Method, Uri, header};
+use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt as _;
+use tessera_proto::errors::{self as aadsts};
+
+use super::{Shared, aadsts_response, base_url, correlation_id, json_body, no_store, set};
+use crate::token::{self, Failure, Params, TokenRequest};
+
+/// Largest accepted form body. Real requests are a few KiB (a client assertion with an
+/// `x5c` chain is the largest).
+pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024;
+
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';').next().is_some_and(|m| {
+                m.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
+        })
+}
+
+fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, Failure> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let bad = || Failure::Aadsts(aadsts::BAD_BASIC_AUTH.err());
+    let text = value.to_str().map_err(|_| bad())?;
+    let Some(encoded) = text
+        .strip_prefix("Basic ")
+        .or_else(|| text.strip_prefix("basic "))
+    else {
+        return Ok(None);
+    };
+    let raw = tessera_proto::b64::decode_lenient(encoded.trim()).ok_or_else(bad)?;
+    let raw = String::from_utf8(raw).map_err(|_| bad())?;
+    let (id, secret) = raw.split_once(':').ok_or_else(bad)?;
+    // RFC 6749 §2.3.1: both parts are form-urlencoded before base64.
+    let decode = |s: &str| {
+        form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    Ok(Some((decode(id), decode(secret))))
+}
+
+pub(crate) async fn token(
+    state: Shared,
+    Path(tenant): Path<String>,
+    RawQuery(query): RawQuery,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let state = state.0;
+    let limited = http_body_util::Limited::new(body, MAX_BODY_BYTES);
+    let bytes = match limited.collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            let cid = correlation_id(&state, &headers, query.as_deref(), None);
+            state.metrics.token_request("unparsed", "invalid_request");
+            return aadsts_response(
+                &state,
+                &aadsts::MALFORMED_BODY.with(&[&MAX_BODY_BYTES.to_string()]),
+                &cid,
+            );
+        }
+    };
+    // A body that is not a form is read as an empty form, so the answer is Entra's
+    // "must contain 'grant_type'".
+    let pairs: Vec<_> = if is_form(&headers) {
+        form_urlencoded::parse(&bytes).collect()
+    } else {
+        Vec::new()
+    };
+    let body_cid = pairs
+        .iter()
+        .find(|(k, _)| k == "client-request-id")
+        .map(|(_, v)| v.to_string());
+    let cid = correlation_id(&state, &headers, query.as_deref(), body_cid.as_deref());
+    let params = match Params::from_pairs(pairs) {
+        Ok(p) => p,
+        Err(name) => {
+            state.metrics.token_request("unparsed", "invalid_request");
+            return aadsts_response(&state, &aadsts::DUPLICATE_PARAMETER.with(&[&name]), &cid);
+        }
+    };
+    let basic = match basic_credentials(&headers) {
+        Ok(b) => b,
+        Err(f) => {
+            state.metrics.token_request("unparsed", "invalid_client");
+            return aadsts_response(&state, &f.into_aadsts(), &cid);
+        }
+    };
+    let request = TokenRequest {
+        tenant,
+        params,
+        basic,
+        base_url: base_url(&state, &headers, &uri),
+    };
+    let (grant, result) = token::token(&state, request).await;
+    match result {
+        Ok(response) => {
+            state.metrics.token_request(grant, "success");
+            let mut r = json_body(&response).into_response();
+            no_store(r.headers_mut());
+            set(r.headers_mut(), "client-request-id", &cid);
+            set(
+                r.headers_mut(),
+                "x-ms-request-id",
+                &crate::crypto::random_guid(state.random.as_ref()),
+            );
+            r
+        }
+        Err(failure) => {
+            if let Failure::Internal(detail) = &failure {
+                tracing::error!(grant, correlation_id = %cid, error = %detail, "token request failed inside the server");
+            }
+            let err = failure.into_aadsts();
+            state.metrics.token_request(grant, err.entry.error);
+            aadsts_response(&state, &err, &cid)
+        }
+    }
+}
+
+pub(crate) async fn wrong_method(
+    state: Shared,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let cid = correlation_id(&state.0, &headers, query.as_deref(), None);
+    aadsts_response(&state.0, &aadsts::POST_ONLY.with(&[method.as_str()]), &cid)
+}

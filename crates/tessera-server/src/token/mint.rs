@@ -1,0 +1,223 @@
+//! Minting: access tokens (v1.0 or v2.0 by what the resource accepts), ID tokens and refresh
+//! tokens, with Entra's claim sets, back-dated `iat`/`nbf`, and lifetimes decided in one
+//! place (`tessera_proto::lifetime`).
+
+use tessera_proto::b64;
+use tessera_proto::claims::{AccessTokenClaims, IdTokenClaims};
+use tessera_proto::lifetime::{self, BACKDATE_SECONDS, LifetimeDecision, LifetimeInputs};
+
+use super::Failure;
+use super::client_auth::Acr;
+use crate::crypto;
+use crate::directory::Resource;
+use crate::keys::HeaderKind;
+use crate::state::AppState;
+use crate::store::{Application, RefreshTokenRecord, Tenant, User};
+
+/// Who the token is about.
+pub(crate) enum Subject<'a> {
+    App {
+        roles: Vec<String>,
+    },
+    User {
+        user: &'a User,
+        scp: String,
+        session_id: &'a str,
+    },
+}
+
+pub(crate) struct AccessTokenSpec<'a> {
+    pub tenant: &'a Tenant,
+    pub client: &'a Application,
+    pub resource: &'a Resource,
+    /// The resource as the client wrote it; v1.0 tokens carry it as `aud`.
+    pub requested_resource: &'a str,
+    pub subject: Subject<'a>,
+    pub acr: Acr,
+    pub cae: bool,
+    /// A claims challenge's demand that `nbf` be at least this.
+    pub min_nbf: Option<i64>,
+    /// `https://host:port` as the client reached us (v2.0 issuer).
+    pub base_url: &'a str,
+    pub now: i64,
+}
+
+pub(crate) struct Minted {
+    pub token: String,
+    pub decision: LifetimeDecision,
+}
+
+/// Opaque random claim values (`aio`, `rh`, `uti`) in Entra's lengths.
+fn opaque(state: &AppState, bytes: usize) -> String {
+    crypto::random_b64url(state.random.as_ref(), bytes)
+}
+
+/// Pairwise subject: stable per (user, application), unlinkable across applications.
+pub(crate) fn pairwise_sub(tenant_id: &str, app_id: &str, user_id: &str) -> String {
+    let digest = crypto::sha256(format!("{tenant_id}|{app_id}|{user_id}").as_bytes());
+    b64::url_encode(&digest[..32])
+}
+
+pub(crate) fn v2_issuer(base_url: &str, tenant_id: &str) -> String {
+    format!("{base_url}/{tenant_id}/v2.0")
+}
+
+pub(crate) fn lifetime_inputs(state: &AppState, cae: bool) -> LifetimeInputs {
+    // Token lifetime policies arrive with the Graph issue; they plug in here.
+    LifetimeInputs {
+        cae_capable: cae,
+        test_override_seconds: state.settings.test_token_lifetime,
+        ..Default::default()
+    }
+}
+
+pub(crate) fn access_token(
+    state: &AppState,
+    spec: &AccessTokenSpec<'_>,
+) -> Result<Minted, Failure> {
+    let decision =
+        lifetime::access_token_lifetime(&lifetime_inputs(state, spec.cae), state.random.as_ref());
+    let now = spec.now;
+    let issued = now - BACKDATE_SECONDS;
+    let nbf = spec.min_nbf.map_or(issued, |m| m.clamp(issued, now));
+    let tid = spec.tenant.id.clone();
+    let v1 = spec.resource.token_version == 1;
+    let mut c = AccessTokenClaims {
+        aud: if v1 {
+            spec.requested_resource.to_owned()
+        } else {
+            spec.resource.app_id.clone()
+        },
+        iss: if v1 {
+            format!("https://sts.windows.net/{tid}/")
+        } else {
+            v2_issuer(spec.base_url, &tid)
+        },
+        iat: nbf,
+        nbf,
+        exp: now + decision.seconds,
+        aio: opaque(state, 42),
+        rh: format!("0.{}.", opaque(state, 48)),
+        tid: tid.clone(),
+        uti: opaque(state, 16),
+        ver: if v1 { "1.0" } else { "2.0" }.into(),
+        xms_cc: spec.cae.then(|| vec!["cp1".to_owned()]),
+        ..Default::default()
+    };
+    if v1 {
+        c.app_displayname = Some(spec.client.display_name.clone());
+        c.appid = Some(spec.client.client_id.clone());
+        c.appidacr = Some(spec.acr.claim().into());
+    } else {
+        c.azp = Some(spec.client.client_id.clone());
+        c.azpacr = Some(spec.acr.claim().into());
+    }
+    match &spec.subject {
+        Subject::App { roles } => {
+            c.idp = Some(format!("https://sts.windows.net/{tid}/"));
+            c.idtyp = Some("app".into());
+            c.oid = spec.client.service_principal_id.clone();
+            c.sub = spec.client.service_principal_id.clone();
+            c.roles = (!roles.is_empty()).then(|| roles.clone());
+        }
+        Subject::User {
+            user,
+            scp,
+            session_id,
+        } => {
+            c.idtyp = Some("user".into());
+            c.oid = user.id.clone();
+            c.sub = pairwise_sub(&tid, &spec.client.client_id, &user.id);
+            c.name = Some(user.display_name.clone());
+            c.scp = Some(scp.clone());
+            c.sid = Some((*session_id).to_owned());
+            if v1 {
+                c.acr = Some("1".into());
+                c.amr = Some(vec!["pwd".into()]);
+                c.given_name = user.given_name.clone();
+                c.family_name = user.surname.clone();
+                c.unique_name = Some(user.user_principal_name.clone());
+                c.upn = Some(user.user_principal_name.clone());
+            } else {
+                c.preferred_username = Some(user.user_principal_name.clone());
+            }
+        }
+    }
+    let kind = if v1 { HeaderKind::V1 } else { HeaderKind::V2 };
+    let token = state
+        .keys
+        .active()
+        .sign(kind, &c)
+        .map_err(|e| Failure::Internal(e.to_string()))?;
+    Ok(Minted { token, decision })
+}
+
+pub(crate) struct IdTokenSpec<'a> {
+    pub tenant: &'a Tenant,
+    pub client: &'a Application,
+    pub user: &'a User,
+    pub profile: bool,
+    pub email: bool,
+    pub nonce: Option<String>,
+    pub session_id: &'a str,
+    pub base_url: &'a str,
+    pub now: i64,
+}
+
+pub(crate) fn id_token(state: &AppState, spec: &IdTokenSpec<'_>) -> Result<String, Failure> {
+    let decision = lifetime::id_token_lifetime(&lifetime_inputs(state, false));
+    let issued = spec.now - BACKDATE_SECONDS;
+    let user = spec.user;
+    let claims = IdTokenClaims {
+        aud: spec.client.client_id.clone(),
+        iss: v2_issuer(spec.base_url, &spec.tenant.id),
+        iat: issued,
+        nbf: issued,
+        exp: spec.now + decision.seconds,
+        email: if spec.email { user.mail.clone() } else { None },
+        name: spec.profile.then(|| user.display_name.clone()),
+        nonce: spec.nonce.clone(),
+        oid: spec.profile.then(|| user.id.clone()),
+        preferred_username: spec.profile.then(|| user.user_principal_name.clone()),
+        rh: format!("0.{}.", opaque(state, 48)),
+        sid: Some(spec.session_id.to_owned()),
+        sub: pairwise_sub(&spec.tenant.id, &spec.client.client_id, &user.id),
+        tid: spec.tenant.id.clone(),
+        uti: opaque(state, 16),
+        ver: "2.0".into(),
+        ..Default::default()
+    };
+    state
+        .keys
+        .active()
+        .sign(HeaderKind::V2, &claims)
+        .map_err(|e| Failure::Internal(e.to_string()))
+}
+
+/// Issues and stores a new refresh token in a sign-in session.
+pub(crate) async fn refresh_token(
+    state: &AppState,
+    tenant_id: &str,
+    client_id: &str,
+    user_id: &str,
+    scope: &str,
+    session_id: &str,
+    now: i64,
+) -> Result<String, Failure> {
+    let value = format!("1.{}", opaque(state, 48));
+    state
+        .store()
+        .insert_refresh_token(RefreshTokenRecord {
+            hash: crypto::sha256_hex(value.as_bytes()),
+            tenant_id: tenant_id.to_owned(),
+            client_id: client_id.to_owned(),
+            user_id: user_id.to_owned(),
+            scope: scope.to_owned(),
+            session_id: session_id.to_owned(),
+            issued_at: now,
+            last_used_at: now,
+            revoked: false,
+        })
+        .await?;
+    Ok(value)
+}
