@@ -1,1 +1,9 @@
+//! tessera-server integration tests: each starts the real server on 127.0.0.1:0 with its
+//! own data directory and speaks HTTPS to it. One test binary for the crate (link time).
 
+mod assertions;
+mod discovery;
+mod robustness;
+mod support;
+mod tokens;
+mod user_flows;

@@ -1,0 +1,205 @@
+//! Shared test helpers: a running server with its demo tenant, an HTTPS client that trusts
+//! the generated CA, and small helpers to post forms and read JWTs.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::Value;
+use tessera_server::{DemoFile, ServeOptions, Server};
+use tokio::sync::oneshot;
+
+pub(crate) struct TestServer {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) base: String,
+    pub(crate) demo: DemoFile,
+    pub(crate) client: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub(crate) async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts a server; `tweak` adjusts the options (test mode, config file...).
+    pub(crate) async fn start_with(tweak: impl FnOnce(&mut ServeOptions)) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Self::start_in(dir, tweak).await
+    }
+
+    pub(crate) async fn start_in(
+        dir: tempfile::TempDir,
+        tweak: impl FnOnce(&mut ServeOptions),
+    ) -> Self {
+        let mut options = ServeOptions::new(dir.path().join("data"));
+        tweak(&mut options);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let mut server = Server::prepare(options, addr)
+            .await
+            .expect("server prepares");
+        let demo = server.demo.take().expect("demo seeded");
+        let ca = std::fs::read(server.ca_cert.as_ref().expect("generated CA")).expect("read CA");
+        let client = reqwest::Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(&ca).expect("CA pem")])
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client");
+        let base = server.base_url.clone();
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            server
+                .run(listener, async {
+                    let _ = rx.await;
+                })
+                .await
+                .expect("server runs");
+        });
+        Self {
+            dir,
+            base,
+            demo,
+            client,
+            stop: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    /// Stops the server and returns its directory, for a restart on the same data.
+    pub(crate) async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        // Give pooled connections a moment to close before the store is reopened.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let dir = tempfile::tempdir().expect("placeholder");
+        std::mem::replace(&mut self.dir, dir)
+    }
+
+    pub(crate) fn authority(&self) -> &str {
+        &self.demo.authority
+    }
+
+    pub(crate) fn token_url(&self) -> String {
+        format!("{}/oauth2/v2.0/token", self.demo.authority)
+    }
+
+    pub(crate) async fn post_form(&self, url: &str, form: &[(&str, &str)]) -> (u16, Value) {
+        let r = self
+            .client
+            .post(url)
+            .form(form)
+            .send()
+            .await
+            .expect("request");
+        let status = r.status().as_u16();
+        let body = r.json::<Value>().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    pub(crate) async fn token(&self, form: &[(&str, &str)]) -> (u16, Value) {
+        self.post_form(&self.token_url(), form).await
+    }
+
+    pub(crate) async fn get_json(&self, url: &str) -> (u16, Value) {
+        let r = self.client.get(url).send().await.expect("request");
+        let status = r.status().as_u16();
+        (status, r.json::<Value>().await.unwrap_or(Value::Null))
+    }
+
+    /// A client-credentials request with the demo daemon's secret.
+    pub(crate) async fn daemon_token(&self, extra: &[(&str, &str)]) -> (u16, Value) {
+        let mut form = vec![
+            ("grant_type", "client_credentials"),
+            ("client_id", self.demo.daemon.client_id.as_str()),
+            ("client_secret", self.demo.daemon.client_secret.as_str()),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ];
+        form.extend_from_slice(extra);
+        self.token(&form).await
+    }
+
+    pub(crate) async fn advance_clock(&self, seconds: i64) {
+        let r = self
+            .client
+            .post(format!("{}/_tessera/test/clock", self.base))
+            .json(&serde_json::json!({ "advance_seconds": seconds }))
+            .send()
+            .await
+            .expect("clock request");
+        assert_eq!(r.status().as_u16(), 200, "test clock route answers");
+    }
+
+    pub(crate) async fn metrics(&self) -> String {
+        self.client
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text")
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Decodes a JWT's header and claims (no signature check).
+pub(crate) fn jwt_parts(token: &str) -> (Value, Value) {
+    let mut parts = token.split('.');
+    let h = tessera_proto::b64::url_decode(parts.next().expect("header")).expect("b64");
+    let c = tessera_proto::b64::url_decode(parts.next().expect("claims")).expect("b64");
+    (
+        serde_json::from_slice(&h).expect("json"),
+        serde_json::from_slice(&c).expect("json"),
+    )
+}
+
+/// Checks an RS256 JWT's signature against a JWKS document.
+pub(crate) fn verify_with_jwks(token: &str, jwks: &Value) -> bool {
+    let (header, _) = jwt_parts(token);
+    let kid = header["kid"].as_str().expect("kid");
+    let Some(key) = jwks["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .find(|k| k["kid"] == kid)
+    else {
+        return false;
+    };
+    let n = tessera_proto::b64::url_decode(key["n"].as_str().expect("n")).expect("n b64");
+    let e = tessera_proto::b64::url_decode(key["e"].as_str().expect("e")).expect("e b64");
+    let (input, sig) = token.rsplit_once('.').expect("three parts");
+    let sig = tessera_proto::b64::url_decode(sig).expect("sig b64");
+    let public = aws_lc_rs::signature::RsaPublicKeyComponents { n: &n, e: &e };
+    public
+        .verify(
+            &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
+            input.as_bytes(),
+            &sig,
+        )
+        .is_ok()
+}
+
+pub(crate) fn aadsts_code(body: &Value) -> u64 {
+    body["error_codes"][0].as_u64().unwrap_or(0)
+}
+
+/// Writes a TOML config file into `dir` and returns its path.
+pub(crate) fn write_config(dir: &Path, text: &str) -> std::path::PathBuf {
+    let path = dir.join("tessera.toml");
+    std::fs::write(&path, text).expect("write config");
+    path
+}
