@@ -1,1 +1,6 @@
+//! Integration tests of the `tessera` binary: process-level behaviour (crash safety, logs,
+//! exit codes) and interop with real Microsoft client libraries. One test binary.
 
+mod interop;
+mod serve;
+mod support;

@@ -1,0 +1,200 @@
+//! `tessera serve` as a process: state survives kill -9, logs hold no secrets, bad options
+//! and config exit non-zero with the offending key named.
+
+use crate::support::{Running, tessera};
+
+fn ropc(r: &Running) -> serde_json::Value {
+    let (status, body) = r.token(&[
+        ("grant_type", "password"),
+        ("client_id", &r.str("/public_client/client_id")),
+        ("username", &r.str("/user/username")),
+        ("password", &r.str("/user/password")),
+        ("scope", "User.Read offline_access openid profile"),
+    ]);
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+#[test]
+fn kill_dash_nine_loses_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let first = Running::start(&data, &[]);
+    let secret = first.str("/daemon/client_secret");
+    let daemon = first.str("/daemon/client_id");
+    let public = first.str("/public_client/client_id");
+    let rt = ropc(&first)["refresh_token"]
+        .as_str()
+        .expect("rt")
+        .to_owned();
+    // Rotate once so the newest refresh token was written just before the crash.
+    let (status, body) = first.token(&[
+        ("grant_type", "refresh_token"),
+        ("client_id", &public),
+        ("refresh_token", &rt),
+    ]);
+    assert_eq!(status, 200, "{body}");
+    let rt2 = body["refresh_token"].as_str().expect("rt2").to_owned();
+    let kid = {
+        let (_, jwks) = (
+            0,
+            first
+                .client()
+                .get(format!("{}/discovery/v2.0/keys", first.str("/authority")))
+                .send()
+                .expect("jwks")
+                .json::<serde_json::Value>()
+                .expect("json"),
+        );
+        jwks["keys"][0]["kid"].clone()
+    };
+    first.kill9();
+
+    let second = Running::start(&data, &[]);
+    assert_eq!(
+        second.str("/daemon/client_secret"),
+        secret,
+        "demo credentials kept"
+    );
+    let (status, body) = second.token(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", &daemon),
+        ("client_secret", &secret),
+        ("scope", "https://graph.microsoft.com/.default"),
+    ]);
+    assert_eq!(status, 200, "app and secret survive: {body}");
+    for token in [&rt, &rt2] {
+        let (status, body) = second.token(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", &public),
+            ("refresh_token", token),
+        ]);
+        assert_eq!(status, 200, "refresh token survives kill -9: {body}");
+    }
+    let jwks: serde_json::Value = second
+        .client()
+        .get(format!("{}/discovery/v2.0/keys", second.str("/authority")))
+        .send()
+        .expect("jwks")
+        .json()
+        .expect("json");
+    assert_eq!(jwks["keys"][0]["kid"], kid, "signing key survives");
+    let (status, _) = second.token(&[
+        ("grant_type", "password"),
+        ("client_id", &public),
+        ("username", &second.str("/user/username")),
+        ("password", &second.str("/user/password")),
+        ("scope", "User.Read"),
+    ]);
+    assert_eq!(status, 200, "user survives");
+}
+
+#[test]
+fn logs_never_hold_secrets_or_tokens() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let r = Running::start(&data, &["-vv"]);
+    let secret = r.str("/daemon/client_secret");
+    let password = r.str("/user/password");
+    let body = ropc(&r);
+    let (_, cc) = r.token(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", &r.str("/daemon/client_id")),
+        ("client_secret", &secret),
+        ("scope", "https://graph.microsoft.com/.default"),
+    ]);
+    r.token(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", &r.str("/daemon/client_id")),
+        ("client_secret", "wrong-secret-value"),
+        ("scope", "x/.default"),
+    ]);
+    r.token(&[
+        ("grant_type", "password"),
+        ("client_id", &r.str("/public_client/client_id")),
+        ("username", "x@y"),
+        ("password", "wrong-password-value"),
+        ("scope", "User.Read"),
+    ]);
+    let stderr = r.stop();
+    assert!(
+        stderr.contains("listening"),
+        "debug logging was on: {stderr}"
+    );
+    let secrets = [
+        secret.as_str(),
+        password.as_str(),
+        "wrong-secret-value",
+        "wrong-password-value",
+        body["refresh_token"].as_str().expect("rt"),
+        body["access_token"].as_str().expect("at"),
+        cc["access_token"].as_str().expect("at"),
+    ];
+    for s in secrets {
+        assert!(!stderr.contains(s), "a secret or token reached the log");
+    }
+}
+
+#[test]
+fn invalid_config_and_options_exit_non_zero() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("bad.toml");
+    std::fs::write(&config, "[[tenants]]\nid = \"11111111-2222-3333-4444-555555555555\"\ndomain = \"a.example\"\n[[tenants.users]]\nuser_principal_name = \"no-at-sign\"\ndisplay_name = \"x\"\n").expect("write");
+    let out = tessera()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("tenants[0].users[0].user_principal_name"),
+        "{stderr}"
+    );
+
+    let out = tessera()
+        .args(["serve", "--test-access-token-lifetime", "20s"])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "clap refuses the override without --test-mode"
+    );
+    let out = tessera()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database",
+            "postgres://x/y",
+            "--data-dir",
+        ])
+        .arg(dir.path().join("d2"))
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--database"));
+}
+
+#[test]
+fn serve_help_documents_the_options() {
+    let out = tessera().args(["serve", "--help"]).output().expect("run");
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--listen",
+        "--data-dir",
+        "--database",
+        "--config",
+        "--public-url",
+        "--test-mode",
+        "--test-access-token-lifetime",
+        "--tls-cert",
+        "--tls-key",
+    ] {
+        assert!(help.contains(flag), "{flag} in help");
+    }
+}
