@@ -25,9 +25,11 @@ enum Command {
 }
 
 fn init_logging(verbose: u8) {
+    // rustls warns about every client that sends an IP address as SNI (curl, wrk and most
+    // tools do for https://127.0.0.1); that is normal here, so only its errors are shown.
     let default = match verbose {
-        0 => "warn,tessera=info,tessera_server=info",
-        1 => "info",
+        0 => "warn,rustls=error,tessera=info,tessera_server=info",
+        1 => "info,rustls=error",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

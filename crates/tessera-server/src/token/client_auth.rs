@@ -137,19 +137,6 @@ fn crypto_hex_decode(hex: &str) -> Vec<u8> {
         .collect()
 }
 
-fn iso7(unix: i64) -> String {
-    // Entra prints these with seven fractional digits.
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::macros::format_description!(
-                "[year]-[month]-[day]T[hour]:[minute]:[second].0000000Z"
-            ))
-            .ok()
-        })
-        .unwrap_or_default()
-}
-
 async fn verify_assertion(
     state: &AppState,
     app: &Application,
@@ -227,10 +214,10 @@ async fn verify_assertion(
         let from = if valid_from == i64::MIN {
             String::new()
         } else {
-            iso7(valid_from)
+            super::entra_time(valid_from)
         };
         return Err(aadsts::ASSERTION_TIME_RANGE
-            .with(&[&iso7(now), &from, &iso7(exp)])
+            .with(&[&super::entra_time(now), &from, &super::entra_time(exp)])
             .into());
     }
     let Some(jti) = claims

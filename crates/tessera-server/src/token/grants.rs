@@ -308,6 +308,18 @@ async fn delegated(
     delegated_scopes(resource, requested_resource, &req, app)
 }
 
+/// A user who must use multi-factor authentication cannot get a token by password or by a
+/// single-factor refresh token (AADSTS50076, `basic_action`).
+fn require_no_mfa(user: &User, delegated: &Delegated) -> Result<(), Failure> {
+    if user.mfa_required {
+        return Err(aadsts::MFA_REQUIRED
+            .with(&[&delegated.resource.app_id])
+            .with_suberror("basic_action")
+            .into());
+    }
+    Ok(())
+}
+
 /// Everything a user token response needs.
 struct UserGrant<'a> {
     tenant: &'a Tenant,
@@ -445,12 +457,7 @@ pub(super) async fn password(
         return Err(aadsts::USER_DISABLED.err().into());
     }
     let delegated = delegated(state, &tenant, &app, &scope_text).await?;
-    if user.mfa_required {
-        return Err(aadsts::MFA_REQUIRED
-            .with(&[&delegated.resource.app_id])
-            .with_suberror("basic_action")
-            .into());
-    }
+    require_no_mfa(&user, &delegated)?;
     let session_id = crypto::random_guid(state.random.as_ref());
     user_response(
         state,
@@ -514,15 +521,7 @@ pub(super) async fn refresh_token(
         return Err(aadsts::USER_DISABLED.err().into());
     }
     if now - record.last_used_at > REFRESH_INACTIVITY_SECONDS {
-        let issued = time::OffsetDateTime::from_unix_timestamp(record.issued_at)
-            .ok()
-            .and_then(|t| {
-                t.format(&time::macros::format_description!(
-                    "[year]-[month]-[day]T[hour]:[minute]:[second].0000000Z"
-                ))
-                .ok()
-            })
-            .unwrap_or_default();
+        let issued = super::entra_time(record.issued_at);
         return Err(aadsts::REFRESH_TOKEN_INACTIVE
             .with(&[&issued, "90.00:00:00"])
             .into());
@@ -530,12 +529,7 @@ pub(super) async fn refresh_token(
     let claims = claims_request(req)?;
     let scope_text = req.params.get("scope").unwrap_or(&record.scope).to_owned();
     let delegated = delegated(state, &tenant, &app, &scope_text).await?;
-    if user.mfa_required {
-        return Err(aadsts::MFA_REQUIRED
-            .with(&[&delegated.resource.app_id])
-            .with_suberror("basic_action")
-            .into());
-    }
+    require_no_mfa(&user, &delegated)?;
     // Entra keeps the redeemed token valid (clients are told to discard it); using it
     // restarts its inactivity window.
     state.store().touch_refresh_token(&hash, now).await?;

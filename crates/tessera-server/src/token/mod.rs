@@ -55,10 +55,10 @@ impl Params {
     ) -> Result<Self, String> {
         let mut map = HashMap::new();
         for (k, v) in pairs {
-            if let Some(name) = KNOWN_PARAMS.iter().find(|n| **n == k) {
-                if map.insert(*name, v.into_owned()).is_some() {
-                    return Err((*name).to_owned());
-                }
+            if let Some(name) = KNOWN_PARAMS.iter().find(|n| **n == k)
+                && map.insert(*name, v.into_owned()).is_some()
+            {
+                return Err((*name).to_owned());
             }
         }
         Ok(Self(map))
@@ -127,6 +127,19 @@ impl Failure {
             Self::Internal(_) => aadsts::TRANSIENT.err(),
         }
     }
+}
+
+/// A time as Entra prints it inside error messages: ISO 8601 with seven fractional digits.
+pub(crate) fn entra_time(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::macros::format_description!(
+                "[year]-[month]-[day]T[hour]:[minute]:[second].0000000Z"
+            ))
+            .ok()
+        })
+        .unwrap_or_default()
 }
 
 /// Runs a token request. Returns the grant label (for metrics) with the outcome.
