@@ -9,6 +9,7 @@ pub mod discovery;
 pub mod errors;
 pub mod jwt;
 pub mod lifetime;
+pub mod odata;
 pub mod scope;
 pub mod token;
 

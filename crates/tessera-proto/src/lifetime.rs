@@ -24,7 +24,8 @@ pub struct PolicyLifetime {
 
 /// Which of an organization default and an app-assigned policy wins. Microsoft's published
 /// documentation has disagreed with itself; the documented order is the default.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Precedence {
     /// The organization default is enforced over an app's own policy.
     #[default]

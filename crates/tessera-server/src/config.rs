@@ -103,6 +103,9 @@ pub struct TenantConfig {
     pub id: String,
     pub domain: String,
     pub display_name: Option<String>,
+    /// `organization-first` (documented order, default) or `application-first`.
+    #[serde(default)]
+    pub lifetime_precedence: tessera_proto::lifetime::Precedence,
     #[serde(default)]
     pub applications: Vec<AppConfig>,
     #[serde(default)]
@@ -136,6 +139,9 @@ pub struct AppConfig {
     pub application_permissions: BTreeMap<String, Vec<String>>,
     #[serde(default)]
     pub delegated_permissions: BTreeMap<String, Vec<String>>,
+    /// The service principal is a managed identity (lifetime policies cannot apply).
+    #[serde(default)]
+    pub managed_identity: bool,
 }
 
 fn one() -> u8 {
@@ -344,6 +350,7 @@ impl FileConfig {
         &self,
         directory: &Directory,
         random: &dyn Random,
+        now: i64,
     ) -> Result<(), ServerError> {
         for (ti, t) in self.tenants.iter().enumerate() {
             let tk = format!("tenants[{ti}]");
@@ -353,6 +360,7 @@ impl FileConfig {
                     id: tenant_id.clone(),
                     domain: t.domain.to_ascii_lowercase(),
                     display_name: t.display_name.clone().unwrap_or_else(|| t.domain.clone()),
+                    lifetime_precedence: t.lifetime_precedence,
                 })
                 .await?;
             for (ai, a) in t.applications.iter().enumerate() {
@@ -428,6 +436,8 @@ impl FileConfig {
                         oauth2_scopes: a.oauth2_scopes.clone(),
                         application_permissions: key_map(&a.application_permissions),
                         delegated_permissions: key_map(&a.delegated_permissions),
+                        managed_identity: a.managed_identity,
+                        created_at: existing.as_ref().map_or(now, |e| e.created_at),
                     })
                     .await?;
             }
@@ -461,7 +471,10 @@ impl FileConfig {
                         password_hash,
                         account_enabled: !u.disabled,
                         mfa_required: u.mfa_required,
-                        tokens_valid_after: existing.map_or(0, |e| e.tokens_valid_after),
+                        tokens_valid_after: existing.as_ref().map_or(0, |e| e.tokens_valid_after),
+                        session_generation: existing.as_ref().map_or(0, |e| e.session_generation),
+                        created_at: existing.as_ref().map_or(now, |e| e.created_at),
+                        extra: existing.map(|e| e.extra).unwrap_or_default(),
                     })
                     .await?;
             }
@@ -477,6 +490,8 @@ impl FileConfig {
                             .iter()
                             .filter_map(|m| user_ids.get(&m.to_ascii_lowercase()).cloned())
                             .collect(),
+                        created_at: now,
+                        extra: BTreeMap::new(),
                     })
                     .await?;
             }

@@ -8,7 +8,10 @@ use std::sync::{Arc, RwLock};
 use tessera_proto::scope::resource_key;
 use tessera_proto::{GRAPH_APP_ID, GRAPH_RESOURCE};
 
-use crate::store::{Application, Store, StoreResult, Tenant, User};
+use crate::store::{
+    Application, AssignOutcome, PolicyAssignment, Store, StoreResult, Tenant, TokenLifetimePolicy,
+    User,
+};
 
 /// The tenant aliases of the v2.0 endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,16 +53,57 @@ pub struct Resource {
     /// Delegated scopes the resource exposes; `None` means any (Microsoft Graph: its
     /// permission catalogue is large and tessera does not police names).
     pub scopes: Option<Vec<String>>,
+    /// Where a lifetime policy for this resource may be assigned, in lookup order: its
+    /// service principal, then its application object.
+    pub object_ids: Vec<String>,
+}
+
+/// Microsoft Graph's service principal in a tenant. Graph is not an app registration here,
+/// but policies can be assigned to its service principal as in Entra; its id is derived from
+/// the tenant so it is stable without being stored.
+pub fn graph_service_principal_id(tenant_id: &str) -> String {
+    let d =
+        crate::crypto::sha256(format!("tessera graph service principal|{tenant_id}").as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&d[..16]);
+    uuid::Builder::from_random_bytes(b).into_uuid().to_string()
+}
+
+/// The token lifetime policies of a tenant and what they are assigned to, read once and
+/// kept until a policy or assignment changes.
+#[derive(Debug, Default)]
+pub struct PolicySnapshot {
+    pub policies: Vec<TokenLifetimePolicy>,
+    pub assignments: Vec<PolicyAssignment>,
+}
+
+impl PolicySnapshot {
+    pub fn organization_default(&self) -> Option<&TokenLifetimePolicy> {
+        self.policies.iter().find(|p| p.is_organization_default)
+    }
+
+    pub fn assigned_to(&self, object_id: &str) -> Option<&TokenLifetimePolicy> {
+        let a = self
+            .assignments
+            .iter()
+            .find(|a| a.object_id.eq_ignore_ascii_case(object_id))?;
+        self.policies.iter().find(|p| p.id == a.policy_id)
+    }
+
+    pub fn policy(&self, id: &str) -> Option<&TokenLifetimePolicy> {
+        self.policies.iter().find(|p| p.id.eq_ignore_ascii_case(id))
+    }
 }
 
 impl Resource {
-    pub fn graph() -> Self {
+    pub fn graph(tenant_id: &str) -> Self {
         Self {
             app_id: GRAPH_APP_ID.into(),
             display_name: "Microsoft Graph".into(),
             token_version: 1,
             key: GRAPH_RESOURCE.into(),
             scopes: None,
+            object_ids: vec![graph_service_principal_id(tenant_id)],
         }
     }
 
@@ -73,6 +117,7 @@ impl Resource {
                 .first()
                 .map_or_else(|| app.client_id.clone(), |u| resource_key(u)),
             scopes: Some(app.oauth2_scopes.clone()),
+            object_ids: vec![app.service_principal_id.clone(), app.object_id.clone()],
         }
     }
 }
@@ -83,6 +128,7 @@ pub struct Directory {
     store: Arc<dyn Store>,
     tenants: RwLock<HashMap<String, Arc<Tenant>>>,
     apps: RwLock<HashMap<AppKey, Arc<Application>>>,
+    policies: RwLock<HashMap<String, Arc<PolicySnapshot>>>,
 }
 
 impl std::fmt::Debug for Directory {
@@ -111,6 +157,7 @@ impl Directory {
             store,
             tenants: RwLock::default(),
             apps: RwLock::default(),
+            policies: RwLock::default(),
         }
     }
 
@@ -168,7 +215,7 @@ impl Directory {
         identifier: &str,
     ) -> StoreResult<Option<Resource>> {
         if resource_key(identifier) == GRAPH_RESOURCE {
-            return Ok(Some(Resource::graph()));
+            return Ok(Some(Resource::graph(tenant_id)));
         }
         Ok(self
             .store
@@ -176,6 +223,70 @@ impl Directory {
             .await?
             .as_ref()
             .map(Resource::from_app))
+    }
+
+    pub async fn delete_application(&self, tenant_id: &str, client_id: &str) -> StoreResult<bool> {
+        let deleted = self.store.delete_application(tenant_id, client_id).await?;
+        write(&self.apps).clear();
+        write(&self.policies).clear();
+        Ok(deleted)
+    }
+
+    /// The tenant's policies and assignments (cached; every policy write clears it).
+    pub async fn policy_snapshot(&self, tenant_id: &str) -> StoreResult<Arc<PolicySnapshot>> {
+        if let Some(p) = read(&self.policies, &tenant_id.to_owned()) {
+            return Ok(p);
+        }
+        let snapshot = Arc::new(PolicySnapshot {
+            policies: self.store.policies(tenant_id).await?,
+            assignments: self.store.policy_assignments(tenant_id).await?,
+        });
+        write(&self.policies).insert(tenant_id.to_owned(), snapshot.clone());
+        Ok(snapshot)
+    }
+
+    pub async fn put_policy(&self, policy: TokenLifetimePolicy) -> StoreResult<()> {
+        let r = self.store.put_policy(policy).await;
+        write(&self.policies).clear();
+        r
+    }
+
+    pub async fn delete_policy(&self, tenant_id: &str, id: &str) -> StoreResult<bool> {
+        let r = self.store.delete_policy(tenant_id, id).await;
+        write(&self.policies).clear();
+        r
+    }
+
+    pub async fn assign_policy(&self, assignment: PolicyAssignment) -> StoreResult<AssignOutcome> {
+        let r = self.store.assign_policy(assignment).await;
+        write(&self.policies).clear();
+        r
+    }
+
+    pub async fn unassign_policy(
+        &self,
+        tenant_id: &str,
+        object_id: &str,
+        policy_id: &str,
+    ) -> StoreResult<bool> {
+        let r = self
+            .store
+            .unassign_policy(tenant_id, object_id, policy_id)
+            .await;
+        write(&self.policies).clear();
+        r
+    }
+
+    /// Revokes a user's sign-in sessions: refresh tokens stop working, and CAE-capable
+    /// access tokens issued before now are challenged.
+    pub async fn revoke_sessions(&self, user: User, now: i64) -> StoreResult<User> {
+        let user = User {
+            tokens_valid_after: now,
+            session_generation: user.session_generation + 1,
+            ..user
+        };
+        self.store.put_user(user.clone()).await?;
+        Ok(user)
     }
 
     pub async fn user_by_upn(&self, tenant_id: &str, upn: &str) -> StoreResult<Option<User>> {

@@ -118,6 +118,19 @@ impl KeySet {
         &self.keys[self.keys.len() - 1]
     }
 
+    /// Verifies an RS256 signature made by one of this server's keys.
+    pub fn verify_rs256(&self, kid: &str, message: &[u8], signature: &[u8]) -> bool {
+        let Some(key) = self.keys.iter().find(|k| k.kid == kid) else {
+            return false;
+        };
+        aws_lc_rs::signature::UnparsedPublicKey::new(
+            &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
+            key.pair.public_key().as_ref(),
+        )
+        .verify(message, signature)
+        .is_ok()
+    }
+
     pub fn jwks(&self, issuer: Option<&str>) -> JwkSet {
         JwkSet {
             keys: self

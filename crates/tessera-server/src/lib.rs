@@ -7,7 +7,9 @@ pub mod config;
 pub mod crypto;
 pub mod directory;
 pub mod error;
+pub mod faults;
 pub mod files;
+pub mod graph;
 pub mod http;
 pub mod keys;
 pub mod metrics;
@@ -90,7 +92,7 @@ impl Server {
         let directory = Directory::new(store.clone());
         let keys = keys::KeySet::load_or_create(store.as_ref(), clock.unix()).await?;
         if let Some(cfg) = &file_config {
-            cfg.apply(&directory, random.as_ref()).await?;
+            cfg.apply(&directory, random.as_ref(), clock.unix()).await?;
         }
 
         let base_url = match &opts.public_url {
@@ -129,6 +131,7 @@ impl Server {
             random,
             metrics: metrics::Metrics::default(),
             settings,
+            faults: faults::Faults::default(),
         });
         let demo = if opts.seed_demo {
             Some(

@@ -9,6 +9,7 @@ use std::sync::Mutex;
 pub struct Metrics {
     token_requests: Mutex<BTreeMap<(&'static str, String), u64>>,
     http_requests: Mutex<BTreeMap<(String, u16), u64>>,
+    graph_auth_failures: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K) {
@@ -26,6 +27,11 @@ impl Metrics {
 
     pub fn http_request(&self, route: &str, status: u16) {
         bump(&self.http_requests, (route.to_owned(), status));
+    }
+
+    /// Counts a Graph request refused for its bearer token, by reason (expired, signature...).
+    pub fn graph_auth_failure(&self, reason: &'static str) {
+        bump(&self.graph_auth_failures, reason);
     }
 
     pub fn render(&self) -> String {
@@ -56,6 +62,19 @@ impl Metrics {
                 out,
                 "tessera_http_requests_total{{route=\"{}\",status=\"{status}\"}} {n}",
                 escape(route)
+            );
+        }
+        out.push_str("# HELP tessera_graph_auth_failures_total Graph requests refused for their bearer token, by reason.\n");
+        out.push_str("# TYPE tessera_graph_auth_failures_total counter\n");
+        for (reason, n) in self
+            .graph_auth_failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "tessera_graph_auth_failures_total{{reason=\"{reason}\"}} {n}"
             );
         }
         out

@@ -103,7 +103,7 @@ pub async fn ensure_demo(
                 public_client_id: crypto::random_guid(random),
                 username: format!("adele.vance@{DEMO_DOMAIN}"),
             };
-            create_objects(directory, &ids, random).await?;
+            create_objects(directory, &ids, random, now).await?;
             store
                 .set_meta(META_KEY, &serde_json::to_string(&ids).unwrap_or_default())
                 .await?;
@@ -130,12 +130,14 @@ async fn create_objects(
     directory: &Directory,
     ids: &DemoIds,
     random: &dyn Random,
+    now: i64,
 ) -> Result<(), ServerError> {
     directory
         .put_tenant(Tenant {
             id: ids.tenant_id.clone(),
             domain: DEMO_DOMAIN.into(),
             display_name: "Tessera Demo".into(),
+            lifetime_precedence: Default::default(),
         })
         .await?;
     let graph = |perms: &[&str]| {
@@ -160,6 +162,8 @@ async fn create_objects(
         oauth2_scopes: Vec::new(),
         application_permissions: BTreeMap::new(),
         delegated_permissions: BTreeMap::new(),
+        managed_identity: false,
+        created_at: now,
     };
     directory
         .put_application(Application {
@@ -231,7 +235,10 @@ async fn issue_credentials(
             ),
             account_enabled: true,
             mfa_required: false,
-            tokens_valid_after: existing.map_or(0, |u| u.tokens_valid_after),
+            tokens_valid_after: existing.as_ref().map_or(0, |u| u.tokens_valid_after),
+            session_generation: existing.as_ref().map_or(0, |u| u.session_generation),
+            created_at: existing.as_ref().map_or(now, |u| u.created_at),
+            extra: existing.map(|u| u.extra).unwrap_or_default(),
         })
         .await?;
     Ok(DemoFile {

@@ -31,6 +31,8 @@ pub struct AppState {
     pub random: Arc<dyn Random>,
     pub metrics: Metrics,
     pub settings: Settings,
+    /// Test-mode faults and rate limits (empty, and never consulted, otherwise).
+    pub faults: crate::faults::Faults,
 }
 
 impl std::fmt::Debug for AppState {

@@ -40,9 +40,15 @@ pub fn router(state: Arc<AppState>) -> Router {
     if state.settings.test_mode {
         app = app
             .route("/_tessera/test/clock", post(ops::advance_clock))
-            .route("/_tessera/test/revoke-sessions", post(ops::revoke_sessions));
+            .route("/_tessera/test/revoke-sessions", post(ops::revoke_sessions))
+            .route(
+                "/_tessera/test/faults",
+                post(ops::add_faults).delete(ops::clear_faults),
+            )
+            .route("/_tessera/test/rate-limit", post(ops::rate_limit));
     }
-    app.fallback(ops::not_found)
+    app.merge(crate::graph::router(state.clone()))
+        .fallback(ops::not_found)
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .with_state(state)
 }

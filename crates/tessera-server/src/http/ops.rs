@@ -101,17 +101,70 @@ pub(crate) async fn revoke_sessions(
                 .into_response();
         }
     };
-    let now = state.clock.unix();
-    // Tokens issued in this very second are revoked too.
-    let updated = crate::store::User {
-        tokens_valid_after: now + 1,
-        ..user
-    };
-    match state.store().put_user(updated).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+    match state
+        .directory
+        .revoke_sessions(user, state.clock.unix())
+        .await
+    {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => {
             tracing::error!(error = %e, "revoking sessions failed");
             StatusCode::SERVICE_UNAVAILABLE.into_response()
         }
     }
+}
+
+/// `POST /_tessera/test/faults` with one fault rule or an array of them (see `faults.rs`).
+pub(crate) async fn add_faults(state: Shared, body: axum::body::Bytes) -> Response {
+    let rules: Vec<crate::faults::FaultSpec> =
+        match serde_json::from_slice::<serde_json::Value>(&body) {
+            Ok(v @ serde_json::Value::Array(_)) => match serde_json::from_value(v) {
+                Ok(r) => r,
+                Err(e) => return bad_request(&e.to_string()),
+            },
+            Ok(v) => match serde_json::from_value(v) {
+                Ok(r) => vec![r],
+                Err(e) => return bad_request(&e.to_string()),
+            },
+            Err(e) => return bad_request(&e.to_string()),
+        };
+    for r in &rules {
+        if let Err(e) = r.validate() {
+            return bad_request(&e);
+        }
+    }
+    state.0.faults.add(rules);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// `DELETE /_tessera/test/faults`: removes every fault and rate limit.
+pub(crate) async fn clear_faults(state: Shared) -> Response {
+    state.0.faults.clear();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RateLimit {
+    client_id: String,
+    per_second: f64,
+}
+
+/// `POST /_tessera/test/rate-limit {"client_id": C, "per_second": N}` (0 removes it): Graph
+/// requests by that app beyond N per second answer 429 as Graph's throttling does.
+pub(crate) async fn rate_limit(
+    state: Shared,
+    body: Result<Json<RateLimit>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Ok(Json(body)) = body else {
+        return bad_request("expected {\"client_id\": C, \"per_second\": N}");
+    };
+    if !body.per_second.is_finite() || body.per_second < 0.0 {
+        return bad_request("per_second must be a number >= 0");
+    }
+    state
+        .0
+        .faults
+        .set_rate_limit(&body.client_id, body.per_second);
+    StatusCode::NO_CONTENT.into_response()
 }

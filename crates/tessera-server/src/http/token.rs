@@ -61,6 +61,26 @@ pub(crate) async fn token(
     body: Body,
 ) -> Response {
     let state = state.0;
+    if state.settings.test_mode
+        && let Some(fault) = state
+            .faults
+            .before(crate::faults::Target::Token, uri.path())
+            .await
+    {
+        let cid = correlation_id(&state, &headers, query.as_deref(), None);
+        let err = if fault.status == axum::http::StatusCode::TOO_MANY_REQUESTS {
+            aadsts::THROTTLED.err()
+        } else {
+            aadsts::TRANSIENT.err()
+        };
+        let mut r = aadsts_response(&state, &err, &cid);
+        *r.status_mut() = fault.status;
+        if let Some(ra) = fault.retry_after {
+            set(r.headers_mut(), "retry-after", &ra);
+        }
+        state.metrics.token_request("faulted", err.entry.error);
+        return r;
+    }
     let limited = http_body_util::Limited::new(body, MAX_BODY_BYTES);
     let bytes = match limited.collect().await {
         Ok(b) => b.to_bytes(),

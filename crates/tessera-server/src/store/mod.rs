@@ -2,6 +2,7 @@
 //! refresh tokens, signing keys and assertion ids. Handlers never see SQL; backends
 //! implement this trait with portable SQL and their own migrations.
 
+mod filter;
 mod sqlite;
 
 use std::collections::BTreeMap;
@@ -21,6 +22,12 @@ pub enum StoreError {
     Corrupt(String),
     #[error("migration {version} failed: {source}")]
     Migration { version: i64, source: sqlx::Error },
+    /// A uniqueness rule of the directory would be broken (second organization default...).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A query the store cannot run (callers validate first; this is the backstop).
+    #[error("unsupported query: {0}")]
+    Query(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -31,6 +38,9 @@ pub struct Tenant {
     pub id: String,
     pub domain: String,
     pub display_name: String,
+    /// Which wins between an organization default and an app's own lifetime policy.
+    #[serde(default)]
+    pub lifetime_precedence: tessera_proto::lifetime::Precedence,
 }
 
 /// A client secret as stored: only its SHA-256, never the value.
@@ -95,6 +105,11 @@ pub struct Application {
     pub application_permissions: BTreeMap<String, Vec<String>>,
     /// Delegated permissions consented for this app (tenant-wide), by resource key.
     pub delegated_permissions: BTreeMap<String, Vec<String>>,
+    /// The service principal is a managed identity (token lifetime policies cannot apply).
+    #[serde(default)]
+    pub managed_identity: bool,
+    #[serde(default)]
+    pub created_at: i64,
 }
 
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,6 +128,14 @@ pub struct User {
     /// Refresh tokens issued before this instant are revoked (sign-in sessions revoked,
     /// password changed).
     pub tokens_valid_after: i64,
+    /// Bumped by every revocation; refresh tokens remember the generation they were issued in.
+    #[serde(default)]
+    pub session_generation: i64,
+    #[serde(default)]
+    pub created_at: i64,
+    /// Other Graph properties (jobTitle, mailNickname...), stored as Graph sends them.
+    #[serde(default)]
+    pub extra: BTreeMap<String, serde_json::Value>,
 }
 
 impl std::fmt::Debug for User {
@@ -130,7 +153,93 @@ pub struct Group {
     pub tenant_id: String,
     pub id: String,
     pub display_name: String,
+    /// Member user ids.
     pub members: Vec<String>,
+    #[serde(default)]
+    pub created_at: i64,
+    /// Other Graph properties (description, mailNickname, groupTypes...).
+    #[serde(default)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// A token lifetime policy (Graph `tokenLifetimePolicy`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenLifetimePolicy {
+    pub tenant_id: String,
+    pub id: String,
+    pub display_name: String,
+    pub description: Option<String>,
+    /// As Graph holds it: one JSON string.
+    pub definition: Vec<String>,
+    pub is_organization_default: bool,
+    /// `AccessTokenLifetime` parsed from the definition.
+    pub access_token_seconds: i64,
+}
+
+/// What a policy is assigned to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ObjectKind {
+    Application,
+    ServicePrincipal,
+}
+
+impl ObjectKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Application => "application",
+            Self::ServicePrincipal => "servicePrincipal",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "application" => Some(Self::Application),
+            "servicePrincipal" => Some(Self::ServicePrincipal),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyAssignment {
+    pub tenant_id: String,
+    /// The application's or service principal's object id.
+    pub object_id: String,
+    pub kind: ObjectKind,
+    pub policy_id: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssignOutcome {
+    Assigned,
+    /// This policy was already assigned to the object.
+    AlreadyAssigned,
+    /// Another policy is assigned to the object (one per object).
+    OtherPolicyAssigned,
+}
+
+/// Listing order for paged collections. Paging is by keyset, so a walk never returns an
+/// object twice nor skips one that existed throughout, whatever is added or deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ListOrder {
+    Id,
+    DisplayName { descending: bool },
+}
+
+/// Where the previous page ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    pub id: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    pub filter: Option<tessera_proto::odata::Filter>,
+    pub order: ListOrder,
+    pub after: Option<Cursor>,
+    pub limit: u32,
 }
 
 /// A refresh token as stored: keyed by the SHA-256 of its value.
@@ -145,6 +254,8 @@ pub struct RefreshTokenRecord {
     pub issued_at: i64,
     pub last_used_at: i64,
     pub revoked: bool,
+    /// The user's session generation when issued.
+    pub generation: i64,
 }
 
 #[derive(Clone, PartialEq, Eq)]
@@ -212,6 +323,41 @@ pub trait Store: Send + Sync + 'static {
         expires_at: i64,
         now: i64,
     ) -> BoxFuture<'_, JtiOutcome>;
+
+    fn list_users(&self, tenant_id: &str, query: &ListQuery) -> BoxFuture<'_, Vec<User>>;
+    fn count_users(
+        &self,
+        tenant_id: &str,
+        filter: Option<&tessera_proto::odata::Filter>,
+    ) -> BoxFuture<'_, u64>;
+    fn delete_user(&self, tenant_id: &str, id: &str) -> BoxFuture<'_, bool>;
+    /// Inserts many users in one transaction (bulk seeding); fails on a duplicate.
+    fn insert_users(&self, users: Vec<User>) -> BoxFuture<'_, ()>;
+
+    fn group(&self, tenant_id: &str, id: &str) -> BoxFuture<'_, Option<Group>>;
+    fn list_groups(&self, tenant_id: &str, query: &ListQuery) -> BoxFuture<'_, Vec<Group>>;
+    fn count_groups(
+        &self,
+        tenant_id: &str,
+        filter: Option<&tessera_proto::odata::Filter>,
+    ) -> BoxFuture<'_, u64>;
+
+    fn list_applications(&self, tenant_id: &str) -> BoxFuture<'_, Vec<Application>>;
+    fn delete_application(&self, tenant_id: &str, client_id: &str) -> BoxFuture<'_, bool>;
+
+    fn policies(&self, tenant_id: &str) -> BoxFuture<'_, Vec<TokenLifetimePolicy>>;
+    /// Creates or replaces a policy; `Conflict` if it would be a second organization default.
+    fn put_policy(&self, policy: TokenLifetimePolicy) -> BoxFuture<'_, ()>;
+    /// Deletes a policy and its assignments.
+    fn delete_policy(&self, tenant_id: &str, id: &str) -> BoxFuture<'_, bool>;
+    fn assign_policy(&self, assignment: PolicyAssignment) -> BoxFuture<'_, AssignOutcome>;
+    fn unassign_policy(
+        &self,
+        tenant_id: &str,
+        object_id: &str,
+        policy_id: &str,
+    ) -> BoxFuture<'_, bool>;
+    fn policy_assignments(&self, tenant_id: &str) -> BoxFuture<'_, Vec<PolicyAssignment>>;
 
     fn meta(&self, key: &str) -> BoxFuture<'_, Option<String>>;
     fn set_meta(&self, key: &str, value: &str) -> BoxFuture<'_, ()>;

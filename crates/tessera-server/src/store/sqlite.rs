@@ -13,10 +13,14 @@ use sqlx::sqlite::{
 };
 use tessera_proto::scope::resource_key;
 
+use super::filter::{self, Columns, Param};
 use super::*;
 
 /// Migrations in order; each runs once inside a transaction.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/sqlite/0001_init.sql")),
+    (2, include_str!("../../migrations/sqlite/0002_graph.sql")),
+];
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -110,6 +114,121 @@ impl SqliteStore {
     }
 }
 
+async fn upsert_user(conn: &mut sqlx::SqliteConnection, user: &User) -> StoreResult<()> {
+    let doc = to_doc(user)?;
+    sqlx::query(
+        "INSERT INTO users (tenant_id, id, upn, display_name, given_name, surname, mail, account_enabled, doc)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         ON CONFLICT (tenant_id, id) DO UPDATE SET upn = excluded.upn, display_name = excluded.display_name,
+           given_name = excluded.given_name, surname = excluded.surname, mail = excluded.mail,
+           account_enabled = excluded.account_enabled, doc = excluded.doc",
+    )
+    .bind(&user.tenant_id)
+    .bind(user.id.to_ascii_lowercase())
+    .bind(user.user_principal_name.to_ascii_lowercase())
+    .bind(&user.display_name)
+    .bind(&user.given_name)
+    .bind(&user.surname)
+    .bind(&user.mail)
+    .bind(i64::from(user.account_enabled))
+    .bind(doc)
+    .execute(&mut *conn)
+    .await
+    .map_err(unique_to_conflict)?;
+    Ok(())
+}
+
+/// Unique-constraint violations are conflicts of the directory's rules, not failures.
+fn unique_to_conflict(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            StoreError::Conflict(d.message().to_owned())
+        }
+        _ => StoreError::Database(e),
+    }
+}
+
+/// A paged listing: `SELECT doc FROM {table}` with the tenant, the filter, the keyset
+/// condition after the cursor, the order and the limit.
+async fn list_docs<T: DeserializeOwned>(
+    pool: &SqlitePool,
+    table: &'static str,
+    columns: Columns,
+    tenant_id: &str,
+    q: &ListQuery,
+) -> StoreResult<Vec<T>> {
+    let mut sql = format!("SELECT doc FROM {table} WHERE tenant_id = $1");
+    let mut params: Vec<Param> = vec![Param::Text(tenant_id.to_owned())];
+    if let Some(f) = &q.filter {
+        let t = filter::translate(f, columns, params.len() + 1).map_err(StoreError::Query)?;
+        sql.push_str(" AND ");
+        sql.push_str(&t.sql);
+        params.extend(t.params);
+    }
+    let order = match q.order {
+        ListOrder::Id => {
+            if let Some(c) = &q.after {
+                params.push(Param::Text(c.id.clone()));
+                sql.push_str(&format!(" AND id > ${}", params.len()));
+            }
+            " ORDER BY id"
+        }
+        ListOrder::DisplayName { descending } => {
+            let cmp = if descending { "<" } else { ">" };
+            if let Some(c) = &q.after {
+                params.push(Param::Text(c.display_name.clone().unwrap_or_default()));
+                let n = params.len();
+                params.push(Param::Text(c.id.clone()));
+                sql.push_str(&format!(
+                    " AND (display_name {cmp} ${n} OR (display_name = ${n} AND id {cmp} ${}))",
+                    n + 1
+                ));
+            }
+            if descending {
+                " ORDER BY display_name DESC, id DESC"
+            } else {
+                " ORDER BY display_name, id"
+            }
+        }
+    };
+    sql.push_str(order);
+    sql.push_str(&format!(" LIMIT {}", q.limit.clamp(1, 1000)));
+    let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+    for p in params {
+        query = match p {
+            Param::Text(t) => query.bind(t),
+            Param::Int(i) => query.bind(i),
+        };
+    }
+    let docs = query.fetch_all(pool).await?;
+    docs.iter().map(|d| from_doc(d)).collect()
+}
+
+async fn count_rows(
+    pool: &SqlitePool,
+    table: &'static str,
+    columns: Columns,
+    tenant_id: &str,
+    f: Option<&tessera_proto::odata::Filter>,
+) -> StoreResult<u64> {
+    let mut sql = format!("SELECT count(*) FROM {table} WHERE tenant_id = $1");
+    let mut params = vec![Param::Text(tenant_id.to_owned())];
+    if let Some(f) = f {
+        let t = filter::translate(f, columns, 2).map_err(StoreError::Query)?;
+        sql.push_str(" AND ");
+        sql.push_str(&t.sql);
+        params.extend(t.params);
+    }
+    let mut query = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql));
+    for p in params {
+        query = match p {
+            Param::Text(t) => query.bind(t),
+            Param::Int(i) => query.bind(i),
+        };
+    }
+    Ok(u64::try_from(query.fetch_one(pool).await?).unwrap_or(0))
+}
+
 fn refresh_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<RefreshTokenRecord> {
     Ok(RefreshTokenRecord {
         hash: row.try_get("hash")?,
@@ -121,6 +240,7 @@ fn refresh_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<RefreshTokenRe
         issued_at: row.try_get("issued_at")?,
         last_used_at: row.try_get("last_used_at")?,
         revoked: row.try_get::<i64, _>("revoked")? != 0,
+        generation: row.try_get("generation")?,
     })
 }
 
@@ -262,18 +382,8 @@ impl Store for SqliteStore {
 
     fn put_user(&self, user: User) -> BoxFuture<'_, ()> {
         Box::pin(async move {
-            let doc = to_doc(&user)?;
-            sqlx::query(
-                "INSERT INTO users (tenant_id, id, upn, doc) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (tenant_id, id) DO UPDATE SET upn = excluded.upn, doc = excluded.doc",
-            )
-            .bind(&user.tenant_id)
-            .bind(user.id.to_ascii_lowercase())
-            .bind(user.user_principal_name.to_ascii_lowercase())
-            .bind(doc)
-            .execute(&self.pool)
-            .await?;
-            Ok(())
+            let mut conn = self.pool.acquire().await?;
+            upsert_user(&mut conn, &user).await
         })
     }
 
@@ -281,11 +391,12 @@ impl Store for SqliteStore {
         Box::pin(async move {
             let doc = to_doc(&group)?;
             sqlx::query(
-                "INSERT INTO groups (tenant_id, id, doc) VALUES ($1, $2, $3)
-                 ON CONFLICT (tenant_id, id) DO UPDATE SET doc = excluded.doc",
+                "INSERT INTO groups (tenant_id, id, display_name, doc) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (tenant_id, id) DO UPDATE SET display_name = excluded.display_name, doc = excluded.doc",
             )
             .bind(&group.tenant_id)
-            .bind(&group.id)
+            .bind(group.id.to_ascii_lowercase())
+            .bind(&group.display_name)
             .bind(doc)
             .execute(&self.pool)
             .await?;
@@ -296,8 +407,8 @@ impl Store for SqliteStore {
     fn insert_refresh_token(&self, r: RefreshTokenRecord) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             sqlx::query(
-                "INSERT INTO refresh_tokens (hash, tenant_id, client_id, user_id, scope, session_id, issued_at, last_used_at, revoked)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                "INSERT INTO refresh_tokens (hash, tenant_id, client_id, user_id, scope, session_id, issued_at, last_used_at, revoked, generation)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             )
             .bind(&r.hash)
             .bind(&r.tenant_id)
@@ -308,6 +419,7 @@ impl Store for SqliteStore {
             .bind(r.issued_at)
             .bind(r.last_used_at)
             .bind(i64::from(r.revoked))
+            .bind(r.generation)
             .execute(&self.pool)
             .await?;
             Ok(())
@@ -436,6 +548,282 @@ impl Store for SqliteStore {
             };
             tx.commit().await?;
             Ok(outcome)
+        })
+    }
+
+    fn list_users(&self, tenant_id: &str, query: &ListQuery) -> BoxFuture<'_, Vec<User>> {
+        let (t, q) = (tenant_id.to_owned(), query.clone());
+        Box::pin(async move { list_docs(&self.pool, "users", filter::USER_COLUMNS, &t, &q).await })
+    }
+
+    fn count_users(
+        &self,
+        tenant_id: &str,
+        f: Option<&tessera_proto::odata::Filter>,
+    ) -> BoxFuture<'_, u64> {
+        let (t, f) = (tenant_id.to_owned(), f.cloned());
+        Box::pin(async move {
+            count_rows(&self.pool, "users", filter::USER_COLUMNS, &t, f.as_ref()).await
+        })
+    }
+
+    fn delete_user(&self, tenant_id: &str, id: &str) -> BoxFuture<'_, bool> {
+        let (t, i) = (tenant_id.to_owned(), id.to_ascii_lowercase());
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await?;
+            let n = sqlx::query("DELETE FROM users WHERE tenant_id = $1 AND id = $2")
+                .bind(&t)
+                .bind(&i)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            sqlx::query(
+                "UPDATE refresh_tokens SET revoked = 1 WHERE tenant_id = $1 AND user_id = $2",
+            )
+            .bind(&t)
+            .bind(&i)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(n == 1)
+        })
+    }
+
+    fn insert_users(&self, users: Vec<User>) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await?;
+            for user in &users {
+                let doc = to_doc(user)?;
+                sqlx::query(
+                    "INSERT INTO users (tenant_id, id, upn, display_name, given_name, surname, mail, account_enabled, doc)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(&user.tenant_id)
+                .bind(user.id.to_ascii_lowercase())
+                .bind(user.user_principal_name.to_ascii_lowercase())
+                .bind(&user.display_name)
+                .bind(&user.given_name)
+                .bind(&user.surname)
+                .bind(&user.mail)
+                .bind(i64::from(user.account_enabled))
+                .bind(doc)
+                .execute(&mut *tx)
+                .await
+                .map_err(unique_to_conflict)?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn group(&self, tenant_id: &str, id: &str) -> BoxFuture<'_, Option<Group>> {
+        let (t, i) = (tenant_id.to_owned(), id.to_ascii_lowercase());
+        Box::pin(async move {
+            self.doc(
+                "SELECT doc FROM groups WHERE tenant_id = $1 AND id = $2",
+                &t,
+                &i,
+            )
+            .await
+        })
+    }
+
+    fn list_groups(&self, tenant_id: &str, query: &ListQuery) -> BoxFuture<'_, Vec<Group>> {
+        let (t, q) = (tenant_id.to_owned(), query.clone());
+        Box::pin(
+            async move { list_docs(&self.pool, "groups", filter::GROUP_COLUMNS, &t, &q).await },
+        )
+    }
+
+    fn count_groups(
+        &self,
+        tenant_id: &str,
+        f: Option<&tessera_proto::odata::Filter>,
+    ) -> BoxFuture<'_, u64> {
+        let (t, f) = (tenant_id.to_owned(), f.cloned());
+        Box::pin(async move {
+            count_rows(&self.pool, "groups", filter::GROUP_COLUMNS, &t, f.as_ref()).await
+        })
+    }
+
+    fn list_applications(&self, tenant_id: &str) -> BoxFuture<'_, Vec<Application>> {
+        let t = tenant_id.to_owned();
+        Box::pin(async move {
+            let docs: Vec<String> = sqlx::query_scalar(
+                "SELECT doc FROM applications WHERE tenant_id = $1 ORDER BY client_id",
+            )
+            .bind(&t)
+            .fetch_all(&self.pool)
+            .await?;
+            docs.iter().map(|d| from_doc(d)).collect()
+        })
+    }
+
+    fn delete_application(&self, tenant_id: &str, client_id: &str) -> BoxFuture<'_, bool> {
+        let (t, c) = (tenant_id.to_owned(), client_id.to_ascii_lowercase());
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await?;
+            let app: Option<String> = sqlx::query_scalar(
+                "SELECT doc FROM applications WHERE tenant_id = $1 AND client_id = $2",
+            )
+            .bind(&t)
+            .bind(&c)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(app) = app else { return Ok(false) };
+            let app: Application = from_doc(&app)?;
+            sqlx::query("DELETE FROM applications WHERE tenant_id = $1 AND client_id = $2")
+                .bind(&t)
+                .bind(&c)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM app_identifiers WHERE tenant_id = $1 AND client_id = $2")
+                .bind(&t)
+                .bind(&c)
+                .execute(&mut *tx)
+                .await?;
+            for object in [&app.object_id, &app.service_principal_id] {
+                sqlx::query(
+                    "DELETE FROM policy_assignments WHERE tenant_id = $1 AND object_id = $2",
+                )
+                .bind(&t)
+                .bind(object)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    fn policies(&self, tenant_id: &str) -> BoxFuture<'_, Vec<TokenLifetimePolicy>> {
+        let t = tenant_id.to_owned();
+        Box::pin(async move {
+            let docs: Vec<String> = sqlx::query_scalar(
+                "SELECT doc FROM token_lifetime_policies WHERE tenant_id = $1 ORDER BY id",
+            )
+            .bind(&t)
+            .fetch_all(&self.pool)
+            .await?;
+            docs.iter().map(|d| from_doc(d)).collect()
+        })
+    }
+
+    fn put_policy(&self, policy: TokenLifetimePolicy) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let doc = to_doc(&policy)?;
+            sqlx::query(
+                "INSERT INTO token_lifetime_policies (tenant_id, id, is_org_default, doc) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (tenant_id, id) DO UPDATE SET is_org_default = excluded.is_org_default, doc = excluded.doc",
+            )
+            .bind(&policy.tenant_id)
+            .bind(&policy.id)
+            .bind(i64::from(policy.is_organization_default))
+            .bind(doc)
+            .execute(&self.pool)
+            .await
+            .map_err(unique_to_conflict)?;
+            Ok(())
+        })
+    }
+
+    fn delete_policy(&self, tenant_id: &str, id: &str) -> BoxFuture<'_, bool> {
+        let (t, i) = (tenant_id.to_owned(), id.to_ascii_lowercase());
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await?;
+            let n =
+                sqlx::query("DELETE FROM token_lifetime_policies WHERE tenant_id = $1 AND id = $2")
+                    .bind(&t)
+                    .bind(&i)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            sqlx::query("DELETE FROM policy_assignments WHERE tenant_id = $1 AND policy_id = $2")
+                .bind(&t)
+                .bind(&i)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(n == 1)
+        })
+    }
+
+    fn assign_policy(&self, a: PolicyAssignment) -> BoxFuture<'_, AssignOutcome> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await?;
+            let inserted = sqlx::query(
+                "INSERT INTO policy_assignments (tenant_id, object_id, object_kind, policy_id) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (tenant_id, object_id) DO NOTHING",
+            )
+            .bind(&a.tenant_id)
+            .bind(&a.object_id)
+            .bind(a.kind.as_str())
+            .bind(&a.policy_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            let outcome = if inserted == 1 {
+                AssignOutcome::Assigned
+            } else {
+                let current: String = sqlx::query_scalar("SELECT policy_id FROM policy_assignments WHERE tenant_id = $1 AND object_id = $2")
+                    .bind(&a.tenant_id)
+                    .bind(&a.object_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                if current == a.policy_id {
+                    AssignOutcome::AlreadyAssigned
+                } else {
+                    AssignOutcome::OtherPolicyAssigned
+                }
+            };
+            tx.commit().await?;
+            Ok(outcome)
+        })
+    }
+
+    fn unassign_policy(
+        &self,
+        tenant_id: &str,
+        object_id: &str,
+        policy_id: &str,
+    ) -> BoxFuture<'_, bool> {
+        let (t, o, p) = (
+            tenant_id.to_owned(),
+            object_id.to_owned(),
+            policy_id.to_ascii_lowercase(),
+        );
+        Box::pin(async move {
+            let n = sqlx::query("DELETE FROM policy_assignments WHERE tenant_id = $1 AND object_id = $2 AND policy_id = $3")
+                .bind(&t)
+                .bind(&o)
+                .bind(&p)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+            Ok(n == 1)
+        })
+    }
+
+    fn policy_assignments(&self, tenant_id: &str) -> BoxFuture<'_, Vec<PolicyAssignment>> {
+        let t = tenant_id.to_owned();
+        Box::pin(async move {
+            let rows = sqlx::query("SELECT tenant_id, object_id, object_kind, policy_id FROM policy_assignments WHERE tenant_id = $1 ORDER BY object_id")
+                .bind(&t)
+                .fetch_all(&self.pool)
+                .await?;
+            rows.iter()
+                .map(|r| {
+                    let kind: String = r.try_get("object_kind")?;
+                    Ok(PolicyAssignment {
+                        tenant_id: r.try_get("tenant_id")?,
+                        object_id: r.try_get("object_id")?,
+                        kind: ObjectKind::parse(&kind).ok_or_else(|| {
+                            StoreError::Corrupt(format!("assignment kind {kind}"))
+                        })?,
+                        policy_id: r.try_get("policy_id")?,
+                    })
+                })
+                .collect()
         })
     }
 

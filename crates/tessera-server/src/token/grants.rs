@@ -137,6 +137,7 @@ pub(super) async fn client_credentials(
         .cloned()
         .unwrap_or_default();
     let now = state.clock.unix();
+    let policies = state.directory.policy_snapshot(&tenant.id).await?;
     let minted = mint::access_token(
         state,
         &AccessTokenSpec {
@@ -150,6 +151,7 @@ pub(super) async fn client_credentials(
             min_nbf: claims.min_nbf,
             base_url: &req.base_url,
             now,
+            policies: &policies,
         },
     )?;
     Ok(TokenResponse {
@@ -341,6 +343,7 @@ async fn user_response(
     g: UserGrant<'_>,
 ) -> Result<TokenResponse, Failure> {
     let now = state.clock.unix();
+    let policies = state.directory.policy_snapshot(&g.tenant.id).await?;
     let minted = mint::access_token(
         state,
         &AccessTokenSpec {
@@ -358,6 +361,7 @@ async fn user_response(
             min_nbf: g.claims.min_nbf,
             base_url: &req.base_url,
             now,
+            policies: &policies,
         },
     )?;
     let oidc = g.delegated.oidc;
@@ -374,6 +378,7 @@ async fn user_response(
                 session_id: &g.session_id,
                 base_url: &req.base_url,
                 now,
+                policies: &policies,
             },
         )?)
     } else {
@@ -385,7 +390,7 @@ async fn user_response(
                 state,
                 &g.tenant.id,
                 &g.app.client_id,
-                &g.user.id,
+                g.user,
                 &g.refresh_scope,
                 &g.session_id,
                 now,
@@ -514,7 +519,7 @@ pub(super) async fn refresh_token(
     let Some(user) = state.directory.user(&tenant.id, &record.user_id).await? else {
         return Err(aadsts::GRANT_REVOKED.err().into());
     };
-    if record.issued_at < user.tokens_valid_after {
+    if record.generation < user.session_generation {
         return Err(aadsts::GRANT_REVOKED.err().into());
     }
     if !user.account_enabled {

@@ -4,12 +4,14 @@
 
 use tessera_proto::b64;
 use tessera_proto::claims::{AccessTokenClaims, IdTokenClaims};
-use tessera_proto::lifetime::{self, BACKDATE_SECONDS, LifetimeDecision, LifetimeInputs};
+use tessera_proto::lifetime::{
+    self, BACKDATE_SECONDS, LifetimeDecision, LifetimeInputs, PolicyLifetime,
+};
 
 use super::Failure;
 use super::client_auth::Acr;
 use crate::crypto;
-use crate::directory::Resource;
+use crate::directory::{PolicySnapshot, Resource};
 use crate::keys::HeaderKind;
 use crate::state::AppState;
 use crate::store::{Application, RefreshTokenRecord, Tenant, User};
@@ -40,6 +42,7 @@ pub(crate) struct AccessTokenSpec<'a> {
     /// `https://host:port` as the client reached us (v2.0 issuer).
     pub base_url: &'a str,
     pub now: i64,
+    pub policies: &'a PolicySnapshot,
 }
 
 pub(crate) struct Minted {
@@ -62,12 +65,30 @@ pub(crate) fn v2_issuer(base_url: &str, tenant_id: &str) -> String {
     format!("{base_url}/{tenant_id}/v2.0")
 }
 
-pub(crate) fn lifetime_inputs(state: &AppState, cae: bool) -> LifetimeInputs {
-    // Token lifetime policies arrive with the Graph issue; they plug in here.
+/// Gathers what decides a token's lifetime: the tenant's organization default, the policy
+/// assigned to `objects` (the resource's service principal, then its application object;
+/// for ID tokens the signing-in app's), the tenant's precedence switch, CAE and test mode.
+pub(crate) fn lifetime_inputs(
+    state: &AppState,
+    tenant: &Tenant,
+    policies: &PolicySnapshot,
+    objects: &[&str],
+    cae: bool,
+) -> LifetimeInputs {
+    let to_input = |p: &crate::store::TokenLifetimePolicy| PolicyLifetime {
+        policy_id: p.id.clone(),
+        display_name: p.display_name.clone(),
+        access_token_seconds: p.access_token_seconds,
+    };
     LifetimeInputs {
         cae_capable: cae,
+        organization_default: policies.organization_default().map(to_input),
+        application_policy: objects
+            .iter()
+            .find_map(|o| policies.assigned_to(o))
+            .map(to_input),
+        precedence: tenant.lifetime_precedence,
         test_override_seconds: state.settings.test_token_lifetime,
-        ..Default::default()
     }
 }
 
@@ -75,8 +96,14 @@ pub(crate) fn access_token(
     state: &AppState,
     spec: &AccessTokenSpec<'_>,
 ) -> Result<Minted, Failure> {
-    let decision =
-        lifetime::access_token_lifetime(&lifetime_inputs(state, spec.cae), state.random.as_ref());
+    let objects: Vec<&str> = spec
+        .resource
+        .object_ids
+        .iter()
+        .map(String::as_str)
+        .collect();
+    let inputs = lifetime_inputs(state, spec.tenant, spec.policies, &objects, spec.cae);
+    let decision = lifetime::access_token_lifetime(&inputs, state.random.as_ref());
     let now = spec.now;
     let issued = now - BACKDATE_SECONDS;
     let nbf = spec.min_nbf.map_or(issued, |m| m.clamp(issued, now));
@@ -162,10 +189,21 @@ pub(crate) struct IdTokenSpec<'a> {
     pub session_id: &'a str,
     pub base_url: &'a str,
     pub now: i64,
+    pub policies: &'a PolicySnapshot,
 }
 
 pub(crate) fn id_token(state: &AppState, spec: &IdTokenSpec<'_>) -> Result<String, Failure> {
-    let decision = lifetime::id_token_lifetime(&lifetime_inputs(state, false));
+    let objects = [
+        spec.client.service_principal_id.as_str(),
+        spec.client.object_id.as_str(),
+    ];
+    let decision = lifetime::id_token_lifetime(&lifetime_inputs(
+        state,
+        spec.tenant,
+        spec.policies,
+        &objects,
+        false,
+    ));
     let issued = spec.now - BACKDATE_SECONDS;
     let user = spec.user;
     let claims = IdTokenClaims {
@@ -199,7 +237,7 @@ pub(crate) async fn refresh_token(
     state: &AppState,
     tenant_id: &str,
     client_id: &str,
-    user_id: &str,
+    user: &User,
     scope: &str,
     session_id: &str,
     now: i64,
@@ -211,12 +249,13 @@ pub(crate) async fn refresh_token(
             hash: crypto::sha256_hex(value.as_bytes()),
             tenant_id: tenant_id.to_owned(),
             client_id: client_id.to_owned(),
-            user_id: user_id.to_owned(),
+            user_id: user.id.clone(),
             scope: scope.to_owned(),
             session_id: session_id.to_owned(),
             issued_at: now,
             last_used_at: now,
             revoked: false,
+            generation: user.session_generation,
         })
         .await?;
     Ok(value)

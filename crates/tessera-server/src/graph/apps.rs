@@ -1,0 +1,319 @@
+//! `/applications` and `/servicePrincipals` (list and get, by object id or by
+//! `(appId='...')`), including Microsoft Graph's own service principal.
+
+use axum::extract::{Path, RawQuery};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use serde_json::{Map, Value, json};
+
+use super::auth::{Caller, Rows};
+use super::query::{Entity, ListOptions, page, page_in_memory};
+use super::{GraphError, GraphResult, Shared, graph_base, graph_time, json_response, project};
+use crate::directory::graph_service_principal_id;
+use crate::state::AppState;
+use crate::store::Application;
+
+pub(crate) const READ: Rows = &[
+    &["Application.Read.All"],
+    &["Application.ReadWrite.All"],
+    &["Application.ReadWrite.OwnedBy"],
+    &["Directory.Read.All"],
+    &["Directory.ReadWrite.All"],
+];
+
+const APP_ENTITY: Entity = Entity {
+    name: "Application",
+    selectable: &[
+        "id",
+        "appId",
+        "displayName",
+        "createdDateTime",
+        "identifierUris",
+        "signInAudience",
+        "publicClient",
+        "web",
+        "passwordCredentials",
+        "keyCredentials",
+        "isFallbackPublicClient",
+        "deletedDateTime",
+    ],
+    filterable: &[],
+    orderable: false,
+};
+
+const SP_ENTITY: Entity = Entity {
+    name: "ServicePrincipal",
+    selectable: &[
+        "id",
+        "appId",
+        "displayName",
+        "servicePrincipalType",
+        "accountEnabled",
+        "appRoles",
+        "oauth2PermissionScopes",
+        "servicePrincipalNames",
+        "deletedDateTime",
+    ],
+    filterable: &[],
+    orderable: false,
+};
+
+pub(crate) fn application_json(a: &Application) -> Map<String, Value> {
+    let secrets: Vec<Value> = a
+        .secrets
+        .iter()
+        .map(|s| json!({"keyId": s.key_id, "displayName": s.display_name, "hint": s.hint, "endDateTime": s.expires_at.map_or(Value::Null, graph_time), "secretText": null}))
+        .collect();
+    let certs: Vec<Value> = a
+        .certificates
+        .iter()
+        .map(|c| json!({"keyId": c.key_id, "displayName": c.display_name, "type": "AsymmetricX509Cert", "usage": "Verify", "startDateTime": graph_time(c.not_before), "endDateTime": graph_time(c.not_after), "customKeyIdentifier": c.x5t}))
+        .collect();
+    let (public_redirects, web_redirects): (Vec<&String>, Vec<&String>) =
+        a.redirect_uris.iter().partition(|u| {
+            a.public_client
+                || u.starts_with("http://localhost")
+                || u.starts_with("http://127.0.0.1")
+        });
+    let mut m = Map::new();
+    m.insert("id".into(), json!(a.object_id));
+    m.insert("deletedDateTime".into(), Value::Null);
+    m.insert("appId".into(), json!(a.client_id));
+    m.insert("displayName".into(), json!(a.display_name));
+    m.insert("createdDateTime".into(), graph_time(a.created_at));
+    m.insert("identifierUris".into(), json!(a.identifier_uris));
+    m.insert("isFallbackPublicClient".into(), json!(a.public_client));
+    m.insert("signInAudience".into(), json!("AzureADMyOrg"));
+    m.insert(
+        "publicClient".into(),
+        json!({"redirectUris": public_redirects}),
+    );
+    m.insert("web".into(), json!({"redirectUris": web_redirects}));
+    m.insert("passwordCredentials".into(), Value::Array(secrets));
+    m.insert("keyCredentials".into(), Value::Array(certs));
+    m
+}
+
+pub(crate) fn service_principal_json(a: &Application) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("id".into(), json!(a.service_principal_id));
+    m.insert("deletedDateTime".into(), Value::Null);
+    m.insert("accountEnabled".into(), json!(true));
+    m.insert("appId".into(), json!(a.client_id));
+    m.insert("displayName".into(), json!(a.display_name));
+    m.insert(
+        "servicePrincipalType".into(),
+        json!(if a.managed_identity {
+            "ManagedIdentity"
+        } else {
+            "Application"
+        }),
+    );
+    m.insert(
+        "servicePrincipalNames".into(),
+        json!(
+            std::iter::once(a.client_id.clone())
+                .chain(a.identifier_uris.iter().cloned())
+                .collect::<Vec<_>>()
+        ),
+    );
+    m.insert("appRoles".into(), json!(a.app_roles.iter().map(|r| json!({"value": r, "allowedMemberTypes": ["Application"], "isEnabled": true})).collect::<Vec<_>>()));
+    m.insert(
+        "oauth2PermissionScopes".into(),
+        json!(
+            a.oauth2_scopes
+                .iter()
+                .map(|s| json!({"value": s, "type": "User", "isEnabled": true}))
+                .collect::<Vec<_>>()
+        ),
+    );
+    m
+}
+
+/// Microsoft Graph's service principal, present in every tenant.
+pub(crate) fn graph_service_principal(tenant_id: &str) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("id".into(), json!(graph_service_principal_id(tenant_id)));
+    m.insert("deletedDateTime".into(), Value::Null);
+    m.insert("accountEnabled".into(), json!(true));
+    m.insert("appId".into(), json!(tessera_proto::GRAPH_APP_ID));
+    m.insert("displayName".into(), json!("Microsoft Graph"));
+    m.insert("servicePrincipalType".into(), json!("Application"));
+    m.insert(
+        "servicePrincipalNames".into(),
+        json!([tessera_proto::GRAPH_APP_ID, "https://graph.microsoft.com"]),
+    );
+    m.insert("appRoles".into(), json!([]));
+    m.insert("oauth2PermissionScopes".into(), json!([]));
+    m
+}
+
+/// `{id}` or `(appId='...')` as the path segment after the collection.
+fn app_id_key(segment: &str) -> Option<&str> {
+    segment
+        .strip_prefix("(appId='")
+        .and_then(|s| s.strip_suffix("')"))
+}
+
+/// Finds an application by object id or `(appId='...')`.
+pub(crate) async fn find_application(
+    state: &AppState,
+    caller: &Caller,
+    key: &str,
+) -> Result<Application, GraphError> {
+    let apps = state.store().list_applications(&caller.tenant.id).await?;
+    let found = match app_id_key(key) {
+        Some(app_id) => apps
+            .into_iter()
+            .find(|a| a.client_id.eq_ignore_ascii_case(app_id)),
+        None => apps
+            .into_iter()
+            .find(|a| a.object_id.eq_ignore_ascii_case(key)),
+    };
+    found.ok_or_else(|| GraphError::not_found(key))
+}
+
+/// A service principal: an app's, or Graph's own (`None`).
+pub(crate) async fn find_service_principal(
+    state: &AppState,
+    caller: &Caller,
+    key: &str,
+) -> Result<(String, Option<Application>), GraphError> {
+    let graph_id = graph_service_principal_id(&caller.tenant.id);
+    if key.eq_ignore_ascii_case(&graph_id)
+        || app_id_key(key).is_some_and(|a| a.eq_ignore_ascii_case(tessera_proto::GRAPH_APP_ID))
+    {
+        return Ok((graph_id, None));
+    }
+    let apps = state.store().list_applications(&caller.tenant.id).await?;
+    let found = match app_id_key(key) {
+        Some(app_id) => apps
+            .into_iter()
+            .find(|a| a.client_id.eq_ignore_ascii_case(app_id)),
+        None => apps
+            .into_iter()
+            .find(|a| a.service_principal_id.eq_ignore_ascii_case(key)),
+    };
+    found
+        .map(|a| (a.service_principal_id.clone(), Some(a)))
+        .ok_or_else(|| GraphError::not_found(key))
+}
+
+fn entity(base: &str, set: &str, body: Map<String, Value>) -> axum::response::Response {
+    let mut m = Map::new();
+    m.insert(
+        "@odata.context".into(),
+        json!(format!("{base}/$metadata#{set}/$entity")),
+    );
+    m.extend(body);
+    json_response(StatusCode::OK, &Value::Object(m))
+}
+
+pub(crate) async fn list_applications(
+    state: Shared,
+    caller: Caller,
+    RawQuery(q): RawQuery,
+    uri: Uri,
+    headers: HeaderMap,
+) -> GraphResult {
+    caller.require(READ, READ)?;
+    let state = state.0;
+    let opts = ListOptions::parse(q.as_deref(), &headers, &APP_ENTITY)?;
+    let base = graph_base(&state, &headers, &uri);
+    let items = state
+        .store()
+        .list_applications(&caller.tenant.id)
+        .await?
+        .iter()
+        .map(|a| {
+            (
+                a.object_id.clone(),
+                Value::Object(project(application_json(a), opts.select.as_deref())),
+            )
+        })
+        .collect();
+    let (value, next) = page_in_memory(&opts, items);
+    let next = next.map(|c| opts.next_link(&format!("{base}/applications"), &c));
+    Ok(page(opts.context(&base, "applications"), None, next, value))
+}
+
+pub(crate) async fn get_application(
+    state: Shared,
+    caller: Caller,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+    uri: Uri,
+    headers: HeaderMap,
+) -> GraphResult {
+    caller.require(READ, READ)?;
+    let state = state.0;
+    let app = find_application(&state, &caller, &id).await?;
+    let opts = ListOptions::parse(q.as_deref(), &headers, &APP_ENTITY)?;
+    Ok(entity(
+        &graph_base(&state, &headers, &uri),
+        "applications",
+        project(application_json(&app), opts.select.as_deref()),
+    ))
+}
+
+pub(crate) async fn list_service_principals(
+    state: Shared,
+    caller: Caller,
+    RawQuery(q): RawQuery,
+    uri: Uri,
+    headers: HeaderMap,
+) -> GraphResult {
+    caller.require(READ, READ)?;
+    let state = state.0;
+    let opts = ListOptions::parse(q.as_deref(), &headers, &SP_ENTITY)?;
+    let base = graph_base(&state, &headers, &uri);
+    let mut items: Vec<(String, Value)> = state
+        .store()
+        .list_applications(&caller.tenant.id)
+        .await?
+        .iter()
+        .map(|a| {
+            (
+                a.service_principal_id.clone(),
+                Value::Object(project(service_principal_json(a), opts.select.as_deref())),
+            )
+        })
+        .collect();
+    items.push((
+        graph_service_principal_id(&caller.tenant.id),
+        Value::Object(project(
+            graph_service_principal(&caller.tenant.id),
+            opts.select.as_deref(),
+        )),
+    ));
+    let (value, next) = page_in_memory(&opts, items);
+    let next = next.map(|c| opts.next_link(&format!("{base}/servicePrincipals"), &c));
+    Ok(page(
+        opts.context(&base, "servicePrincipals"),
+        None,
+        next,
+        value,
+    ))
+}
+
+pub(crate) async fn get_service_principal(
+    state: Shared,
+    caller: Caller,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+    uri: Uri,
+    headers: HeaderMap,
+) -> GraphResult {
+    caller.require(READ, READ)?;
+    let state = state.0;
+    let (_, app) = find_service_principal(&state, &caller, &id).await?;
+    let body = app.as_ref().map_or_else(
+        || graph_service_principal(&caller.tenant.id),
+        service_principal_json,
+    );
+    let opts = ListOptions::parse(q.as_deref(), &headers, &SP_ENTITY)?;
+    Ok(entity(
+        &graph_base(&state, &headers, &uri),
+        "servicePrincipals",
+        project(body, opts.select.as_deref()),
+    ))
+}

@@ -1,0 +1,208 @@
+//! `/groups`, `/groups/{id}`, `/groups/{id}/members` and `/groups/$count`.
+
+use axum::extract::{Path, RawQuery};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::IntoResponse;
+use serde_json::{Map, Value, json};
+
+use super::auth::{Caller, Rows};
+use super::query::{Entity, ListOptions, page, page_in_memory};
+use super::users::member_json;
+use super::{GraphError, GraphResult, Shared, graph_base, graph_time, json_response};
+use crate::store::{Cursor, Group, ListQuery};
+
+const READ: Rows = &[
+    &["GroupMember.Read.All"],
+    &["Group.Read.All"],
+    &["Directory.Read.All"],
+    &["Group.ReadWrite.All"],
+    &["Directory.ReadWrite.All"],
+];
+
+const ENTITY: Entity = Entity {
+    name: "Group",
+    selectable: &[
+        "id",
+        "deletedDateTime",
+        "classification",
+        "createdDateTime",
+        "description",
+        "displayName",
+        "groupTypes",
+        "mail",
+        "mailEnabled",
+        "mailNickname",
+        "securityEnabled",
+        "visibility",
+    ],
+    filterable: &["id", "displayName"],
+    orderable: true,
+};
+
+fn group_json(g: &Group, select: Option<&[String]>) -> Map<String, Value> {
+    let extra = |k: &str, default: Value| g.extra.get(k).cloned().unwrap_or(default);
+    let mut all = Map::new();
+    all.insert("id".into(), json!(g.id));
+    all.insert("deletedDateTime".into(), Value::Null);
+    all.insert(
+        "classification".into(),
+        extra("classification", Value::Null),
+    );
+    all.insert("createdDateTime".into(), graph_time(g.created_at));
+    all.insert("description".into(), extra("description", Value::Null));
+    all.insert("displayName".into(), json!(g.display_name));
+    all.insert("groupTypes".into(), extra("groupTypes", json!([])));
+    all.insert("mail".into(), extra("mail", Value::Null));
+    all.insert("mailEnabled".into(), extra("mailEnabled", json!(false)));
+    all.insert("mailNickname".into(), extra("mailNickname", Value::Null));
+    all.insert(
+        "securityEnabled".into(),
+        extra("securityEnabled", json!(true)),
+    );
+    all.insert("visibility".into(), extra("visibility", Value::Null));
+    super::project(all, select)
+}
+
+pub(crate) async fn list(
+    state: Shared,
+    caller: Caller,
+    RawQuery(q): RawQuery,
+    uri: Uri,
+    headers: HeaderMap,
+) -> GraphResult {
+    caller.require(READ, READ)?;
+    let state = state.0;
+    let opts = ListOptions::parse(q.as_deref(), &headers, &ENTITY)?;
+    let base = graph_base(&state, &headers, &uri);
+    let mut groups = state
+        .store()
+        .list_groups(
+            &caller.tenant.id,
+            &ListQuery {
+                filter: opts.filter.clone(),
+                order: opts.list_order(),
+                after: opts.after.clone(),
+                limit: opts.top + 1,
+            },
+        )
+        .await?;
+    let more = groups.len() > opts.top as usize;
+    groups.truncate(opts.top as usize);
+    let next = if more {
+        groups.last().map(|g| {
+            opts.next_link(
+                &format!("{base}/groups"),
+                &Cursor {
+                    display_name: Some(g.display_name.clone()),
+                    id: g.id.clone(),
+                },
+            )
+        })
+    } else {
+        None
+    };
+    let count = if opts.count && opts.first_page() {
+        Some(
+            state
+                .store()
+                .count_groups(&caller.tenant.id, opts.filter.as_ref())
+                .await?,
+        )
+    } else {
+        None
+    };
+    let value = groups
+        .iter()
+        .map(|g| Value::Object(group_json(g, opts.select.as_deref())))
+        .collect();
+    Ok(page(opts.context(&base, "groups"), count, next, value))
+}
+
+pub(crate) async fn count(
+    state: Shared,
+    caller: Caller,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> GraphResult {
+    caller.require(READ, READ)?;
+    if !super::query::eventual(&headers) {
+        return Err(GraphError::bad_request(
+            "$count is not currently supported.",
+        ));
+    }
+    let opts = ListOptions::parse(q.as_deref(), &headers, &ENTITY)?;
+    let n = state
+        .0
+        .store()
+        .count_groups(&caller.tenant.id, opts.filter.as_ref())
+        .await?;
+    let mut r = n.to_string().into_response();
+    r.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("text/plain"),
+    );
+    Ok(r)
+}
+
+async fn find(
+    state: &crate::state::AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<Group, GraphError> {
+    state
+        .store()
+        .group(&caller.tenant.id, id)
+        .await?
+        .ok_or_else(|| GraphError::not_found(id))
+}
+
+pub(crate) async fn get(
+    state: Shared,
+    caller: Caller,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+    uri: Uri,
+    headers: HeaderMap,
+) -> GraphResult {
+    caller.require(READ, READ)?;
+    let state = state.0;
+    let group = find(&state, &caller, &id).await?;
+    let opts = ListOptions::parse(q.as_deref(), &headers, &ENTITY)?;
+    let base = graph_base(&state, &headers, &uri);
+    let mut body = Map::new();
+    body.insert(
+        "@odata.context".into(),
+        json!(format!("{base}/$metadata#groups/$entity")),
+    );
+    body.extend(group_json(&group, opts.select.as_deref()));
+    Ok(json_response(StatusCode::OK, &Value::Object(body)))
+}
+
+pub(crate) async fn members(
+    state: Shared,
+    caller: Caller,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+    uri: Uri,
+    headers: HeaderMap,
+) -> GraphResult {
+    caller.require(READ, READ)?;
+    let state = state.0;
+    let group = find(&state, &caller, &id).await?;
+    let opts = ListOptions::parse(q.as_deref(), &headers, &super::users::ENTITY)?;
+    let base = graph_base(&state, &headers, &uri);
+    let mut items = Vec::new();
+    for member in &group.members {
+        if let Some(u) = state.directory.user(&caller.tenant.id, member).await? {
+            items.push((u.id.clone(), member_json(&u, opts.select.as_deref())));
+        }
+    }
+    let (value, next) = page_in_memory(&opts, items);
+    let next = next.map(|c| opts.next_link(&format!("{base}/groups/{}/members", group.id), &c));
+    Ok(page(
+        format!("{base}/$metadata#directoryObjects"),
+        None,
+        next,
+        value,
+    ))
+}

@@ -1,0 +1,388 @@
+//! The Microsoft Graph v1.0 subset at `/v1.0`: users, groups, applications, service
+//! principals, token lifetime policies and `$batch`, sharing the token service's directory
+//! and store, so what Graph writes changes what the token service issues at once.
+
+mod apps;
+pub(crate) mod auth;
+mod batch;
+mod groups;
+mod policies;
+pub(crate) mod query;
+mod users;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Map, Value, json};
+
+use crate::crypto;
+use crate::state::AppState;
+
+pub(crate) type Shared = State<Arc<AppState>>;
+pub(crate) type GraphResult = Result<Response, GraphError>;
+
+/// A Graph error: status, `error.code`, `error.message`. Rendered into Graph's envelope by
+/// the `envelope` middleware, which knows the request ids.
+#[derive(Debug, Clone)]
+pub struct GraphError {
+    pub(crate) status: StatusCode,
+    pub(crate) code: &'static str,
+    pub(crate) message: String,
+    pub(crate) www_authenticate: Option<String>,
+    pub retry_after: Option<String>,
+    pub(crate) details: Option<Value>,
+}
+
+impl GraphError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            www_authenticate: None,
+            retry_after: None,
+            details: None,
+        }
+    }
+
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "Request_BadRequest", message)
+    }
+
+    pub(crate) fn unsupported_query(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "Request_UnsupportedQuery", message)
+    }
+
+    pub(crate) fn not_found(id: &str) -> Self {
+        let shown: String = id.chars().take(200).collect();
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "Request_ResourceNotFound",
+            format!(
+                "Resource '{shown}' does not exist or one of its queried reference-property objects are not present."
+            ),
+        )
+    }
+
+    pub(crate) fn forbidden() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "Authorization_RequestDenied",
+            "Insufficient privileges to complete the operation.",
+        )
+    }
+
+    pub(crate) fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %detail, "Graph request failed inside the server");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "serviceNotAvailable",
+            "The service is temporarily unavailable. Please retry.",
+        )
+        .with_retry_after("1")
+    }
+
+    pub(crate) fn with_retry_after(mut self, value: &str) -> Self {
+        self.retry_after = Some(value.to_owned());
+        self
+    }
+}
+
+/// The Graph error type for modules outside `graph` (faults).
+pub use GraphError as GraphErrorPublic;
+
+impl From<crate::store::StoreError> for GraphError {
+    fn from(e: crate::store::StoreError) -> Self {
+        Self::internal(e)
+    }
+}
+
+impl IntoResponse for GraphError {
+    fn into_response(self) -> Response {
+        let mut r = self.status.into_response();
+        r.extensions_mut().insert(self);
+        r
+    }
+}
+
+/// The ids of one Graph request, available to handlers as an extension.
+#[derive(Debug, Clone)]
+pub(crate) struct RequestIds {
+    pub(crate) request_id: String,
+    pub(crate) client_request_id: String,
+}
+
+/// `innerError.date`: UTC, seconds, no `Z`.
+fn inner_date(state: &AppState) -> String {
+    state
+        .now()
+        .format(&time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second]"
+        ))
+        .unwrap_or_default()
+}
+
+/// Graph's JSON error body.
+pub(crate) fn error_body(state: &AppState, ids: &RequestIds, e: &GraphError) -> Value {
+    let mut inner = json!({"date": inner_date(state), "request-id": ids.request_id, "client-request-id": ids.client_request_id});
+    if e.status == StatusCode::TOO_MANY_REQUESTS {
+        inner["code"] = json!("429");
+        inner["status"] = json!("429");
+        inner["message"] = json!("Please retry after");
+    }
+    let mut err = json!({"code": e.code, "message": e.message, "innerError": inner});
+    if let Some(d) = &e.details {
+        err["details"] = d.clone();
+    }
+    json!({ "error": err })
+}
+
+/// Request ids, test-mode faults and rate limits, error rendering and the headers every
+/// Graph response carries.
+async fn envelope(State(state): Shared, mut request: Request, next: Next) -> Response {
+    let request_id = crypto::random_guid(state.random.as_ref());
+    let client_request_id = request
+        .headers()
+        .get("client-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+        .map_or_else(|| request_id.clone(), str::to_owned);
+    let ids = RequestIds {
+        request_id,
+        client_request_id,
+    };
+    request.extensions_mut().insert(ids.clone());
+    let path = request.uri().path().to_owned();
+
+    let mut response = match state
+        .faults
+        .before(crate::faults::Target::Graph, &path)
+        .await
+    {
+        Some(fault) => fault.into_response(),
+        None => next.run(request).await,
+    };
+    if let Some(err) = response.extensions_mut().remove::<GraphError>() {
+        let body = serde_json::to_vec(&error_body(&state, &ids, &err)).unwrap_or_default();
+        let mut r = (err.status, body).into_response();
+        let h = r.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if let Some(w) = &err.www_authenticate
+            && let Ok(v) = HeaderValue::from_str(w)
+        {
+            h.insert(header::WWW_AUTHENTICATE, v);
+        }
+        if let Some(ra) = &err.retry_after
+            && let Ok(v) = HeaderValue::from_str(ra)
+        {
+            h.insert(header::RETRY_AFTER, v);
+        }
+        if err.status == StatusCode::UNAUTHORIZED {
+            state
+                .metrics
+                .graph_auth_failure(auth_failure_reason(&err.message));
+        }
+        response = r;
+    }
+    let h = response.headers_mut();
+    set(h, "request-id", &ids.request_id);
+    set(h, "client-request-id", &ids.client_request_id);
+    h.insert(
+        HeaderName::from_static("x-ms-ags-diagnostic"),
+        HeaderValue::from_static(r#"{"ServerInfo":{"DataCenter":"tessera","Slice":"E","Ring":"1","ScaleUnit":"000","RoleInstance":"tessera"}}"#),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// A short label for why a bearer token was refused (metrics).
+fn auth_failure_reason(message: &str) -> &'static str {
+    if message.contains("expired") {
+        "expired"
+    } else if message.contains("not yet valid") {
+        "not_yet_valid"
+    } else if message.contains("Continuous access evaluation") {
+        "cae_challenge"
+    } else if message.contains("Signature") {
+        "signature"
+    } else if message.contains("audience") {
+        "audience"
+    } else if message.contains("issuer") {
+        "issuer"
+    } else if message.contains("empty") {
+        "missing"
+    } else {
+        "malformed"
+    }
+}
+
+fn set(h: &mut HeaderMap, name: &'static str, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        h.insert(HeaderName::from_static(name), v);
+    }
+}
+
+/// A JSON success response with Graph's content type.
+pub(crate) fn json_response(status: StatusCode, value: &Value) -> Response {
+    let mut r = (status, serde_json::to_vec(value).unwrap_or_default()).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"),
+    );
+    r.headers_mut().insert(
+        HeaderName::from_static("odata-version"),
+        HeaderValue::from_static("4.0"),
+    );
+    r
+}
+
+pub(crate) fn no_content() -> Response {
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// `https://host:port/v1.0`, as the client addressed this server.
+pub(crate) fn graph_base(state: &AppState, headers: &HeaderMap, uri: &axum::http::Uri) -> String {
+    format!("{}/v1.0", crate::http::base_url(state, headers, uri))
+}
+
+/// A Graph timestamp: `2018-12-22T02:21:05Z`.
+pub(crate) fn graph_time(unix: i64) -> Value {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::macros::format_description!(
+                "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
+            ))
+            .ok()
+        })
+        .map_or(Value::Null, Value::String)
+}
+
+/// Keeps only the selected properties (in `select` order), or all when nothing is selected.
+pub(crate) fn project(all: Map<String, Value>, select: Option<&[String]>) -> Map<String, Value> {
+    match select {
+        None => all,
+        Some(props) => {
+            let mut out = Map::new();
+            for p in props {
+                if let Some((k, v)) = all.iter().find(|(k, _)| k.eq_ignore_ascii_case(p)) {
+                    out.insert(k.clone(), v.clone());
+                }
+            }
+            out
+        }
+    }
+}
+
+/// Parses a JSON request body into an object, with Graph's error when it is not one.
+pub(crate) fn json_object(body: &[u8]) -> Result<Map<String, Value>, GraphError> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(m)) => Ok(m),
+        // The exact Graph wording for a malformed body is UNCONFIRMED.
+        _ => Err(GraphError::bad_request(
+            "The request body must be a JSON object.",
+        )),
+    }
+}
+
+async fn wrong_method() -> GraphError {
+    GraphError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Request_BadRequest",
+        "Specified HTTP method is not allowed for the request target.",
+    )
+}
+
+async fn unknown_segment() -> GraphError {
+    GraphError::new(
+        StatusCode::BAD_REQUEST,
+        "BadRequest",
+        "Resource not found for the segment.",
+    )
+}
+
+/// The Graph routes, relative to `/v1.0`.
+pub(crate) fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/me", get(users::me))
+        .route("/users", get(users::list).post(users::create))
+        .route("/users/$count", get(users::count))
+        .route(
+            "/users/{id}",
+            get(users::get).patch(users::update).delete(users::delete),
+        )
+        .route(
+            "/users/{id}/revokeSignInSessions",
+            post(users::revoke_sessions),
+        )
+        .route("/groups", get(groups::list))
+        .route("/groups/$count", get(groups::count))
+        .route("/groups/{id}", get(groups::get))
+        .route("/groups/{id}/members", get(groups::members))
+        .route("/applications", get(apps::list_applications))
+        .route("/applications/{id}", get(apps::get_application))
+        .route(
+            "/applications/{id}/tokenLifetimePolicies",
+            get(policies::list_assigned_app),
+        )
+        .route(
+            "/applications/{id}/tokenLifetimePolicies/$ref",
+            post(policies::assign_app),
+        )
+        .route(
+            "/applications/{id}/tokenLifetimePolicies/{policy}/$ref",
+            axum::routing::delete(policies::unassign_app),
+        )
+        .route("/servicePrincipals", get(apps::list_service_principals))
+        .route("/servicePrincipals/{id}", get(apps::get_service_principal))
+        .route(
+            "/servicePrincipals/{id}/tokenLifetimePolicies",
+            get(policies::list_assigned_sp),
+        )
+        .route(
+            "/servicePrincipals/{id}/tokenLifetimePolicies/$ref",
+            post(policies::assign_sp),
+        )
+        .route(
+            "/servicePrincipals/{id}/tokenLifetimePolicies/{policy}/$ref",
+            axum::routing::delete(policies::unassign_sp),
+        )
+        .route(
+            "/policies/tokenLifetimePolicies",
+            get(policies::list).post(policies::create),
+        )
+        .route(
+            "/policies/tokenLifetimePolicies/{id}",
+            get(policies::get)
+                .patch(policies::update)
+                .delete(policies::delete),
+        )
+        .route(
+            "/policies/tokenLifetimePolicies/{id}/appliesTo",
+            get(policies::applies_to),
+        )
+        .route("/$batch", post(batch::batch))
+        .method_not_allowed_fallback(wrong_method)
+        .fallback(unknown_segment)
+}
+
+/// The Graph router mounted at `/v1.0` (and the lifetime explanation, which takes a Graph
+/// token), with its envelope.
+pub(crate) fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
+    Router::new()
+        .nest("/v1.0", routes())
+        .route("/_tessera/lifetime", get(policies::explain))
+        .layer(middleware::from_fn_with_state(state, envelope))
+}

@@ -1,0 +1,291 @@
+//! OData query options as Graph's directory endpoints take them: `$select`, `$top` (1-999,
+//! default 100), `$filter`, `$orderby`, `$count` with `ConsistencyLevel: eventual`, and
+//! paging by an opaque `$skiptoken` inside an absolute `@odata.nextLink` that keeps the
+//! other options.
+
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde_json::{Map, Value};
+use tessera_proto::b64;
+use tessera_proto::odata::{self, CompareOp, Filter};
+
+use super::{GraphError, json_response};
+use crate::store::{Cursor, ListOrder};
+
+pub(crate) const DEFAULT_TOP: u32 = 100;
+
+/// What an entity allows in each option.
+pub(crate) struct Entity {
+    /// Graph resource name in error messages (`User`, `Group`).
+    pub(crate) name: &'static str,
+    pub(crate) selectable: &'static [&'static str],
+    pub(crate) filterable: &'static [&'static str],
+    /// Whether `$orderby=displayName` is supported.
+    pub(crate) orderable: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ListOptions {
+    pub(crate) select: Option<Vec<String>>,
+    pub(crate) top: u32,
+    pub(crate) filter: Option<Filter>,
+    pub(crate) order: Option<ListOrder>,
+    /// `$count=true` with `ConsistencyLevel: eventual` (ignored without the header, as Graph does).
+    pub(crate) count: bool,
+    pub(crate) after: Option<Cursor>,
+    /// The query's pairs other than `$skiptoken`, for the nextLink.
+    pairs: Vec<(String, String)>,
+}
+
+/// `ConsistencyLevel: eventual` was sent.
+pub(crate) fn eventual(headers: &HeaderMap) -> bool {
+    headers
+        .get("consistencylevel")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("eventual"))
+}
+
+/// The operator that makes a filter an advanced query, if any.
+fn advanced_operator(f: &Filter) -> Option<&'static str> {
+    match f {
+        Filter::Compare {
+            op: CompareOp::Ne, ..
+        } => Some("ne"),
+        Filter::Not(_) => Some("not"),
+        Filter::EndsWith { .. } => Some("endsWith"),
+        Filter::And(a, b) | Filter::Or(a, b) => {
+            advanced_operator(a).or_else(|| advanced_operator(b))
+        }
+        _ => None,
+    }
+}
+
+fn odata_error(e: &odata::ODataError) -> GraphError {
+    GraphError::new(axum::http::StatusCode::BAD_REQUEST, e.code(), e.to_string())
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SkipToken {
+    /// The order the walk uses: "id", "dn" (displayName), "dnd" (displayName desc).
+    o: String,
+    #[serde(flatten)]
+    cursor: Cursor,
+}
+
+fn order_tag(order: ListOrder) -> &'static str {
+    match order {
+        ListOrder::Id => "id",
+        ListOrder::DisplayName { descending: false } => "dn",
+        ListOrder::DisplayName { descending: true } => "dnd",
+    }
+}
+
+pub(crate) fn encode_skiptoken(order: ListOrder, cursor: &Cursor) -> String {
+    let t = SkipToken {
+        o: order_tag(order).to_owned(),
+        cursor: cursor.clone(),
+    };
+    b64::url_encode(serde_json::to_vec(&t).unwrap_or_default())
+}
+
+fn decode_skiptoken(text: &str, order: ListOrder) -> Result<Cursor, GraphError> {
+    let invalid = || GraphError::bad_request("The $skiptoken is not valid for this request.");
+    let bytes = b64::url_decode(text).ok_or_else(invalid)?;
+    let t: SkipToken = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+    if t.o != order_tag(order) {
+        return Err(invalid());
+    }
+    Ok(t.cursor)
+}
+
+impl ListOptions {
+    /// Parses and validates the raw query string against `entity`.
+    pub(crate) fn parse(
+        query: Option<&str>,
+        headers: &HeaderMap,
+        entity: &Entity,
+    ) -> Result<Self, GraphError> {
+        let mut o = ListOptions {
+            top: DEFAULT_TOP,
+            ..Default::default()
+        };
+        let advanced_header = eventual(headers);
+        let mut seen: Vec<String> = Vec::new();
+        let mut skiptoken = None;
+        let mut count_requested = false;
+        let mut orderby = None;
+        for (k, v) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+            let key = k.to_ascii_lowercase();
+            if key.starts_with('$') {
+                if seen.contains(&key) {
+                    return Err(GraphError::bad_request(format!(
+                        "Query option '{k}' was specified more than once, but it must be specified at most once."
+                    )));
+                }
+                seen.push(key.clone());
+            }
+            match key.as_str() {
+                "$select" => {
+                    let props = odata::parse_select(&v).map_err(|e| odata_error(&e))?;
+                    for p in &props {
+                        if !entity.selectable.iter().any(|s| s.eq_ignore_ascii_case(p)) {
+                            return Err(GraphError::bad_request(format!(
+                                "Parsing OData Select and Expand failed: Could not find a property named '{p}' on type 'microsoft.graph.{}'.",
+                                entity.name.to_ascii_lowercase()
+                            )));
+                        }
+                    }
+                    o.select = Some(props);
+                }
+                "$top" => o.top = odata::parse_top(&v).map_err(|e| odata_error(&e))?,
+                "$filter" => {
+                    let f = odata::parse_filter(&v).map_err(|e| odata_error(&e))?;
+                    for p in f.properties() {
+                        if !entity.filterable.iter().any(|s| s.eq_ignore_ascii_case(p)) {
+                            return Err(GraphError::unsupported_query(format!(
+                                "Unsupported or invalid query filter clause specified for property '{p}' of resource '{}'.",
+                                entity.name
+                            )));
+                        }
+                    }
+                    o.filter = Some(f);
+                }
+                "$orderby" => orderby = Some(v.to_string()),
+                "$count" => count_requested = v.eq_ignore_ascii_case("true"),
+                "$skiptoken" => skiptoken = Some(v.to_string()),
+                "$skip" => {
+                    return Err(GraphError::bad_request(
+                        "'$skip' is not supported by the service.",
+                    ));
+                }
+                "$expand" | "$search" | "$apply" | "$compute" => {
+                    return Err(GraphError::unsupported_query(format!(
+                        "The query option '{k}' is not supported by tessera's Graph subset."
+                    )));
+                }
+                _ => {}
+            }
+            if key != "$skiptoken" {
+                o.pairs.push((k.into_owned(), v.into_owned()));
+            }
+        }
+        let advanced = advanced_header && count_requested;
+        if let Some(op) = o.filter.as_ref().and_then(advanced_operator)
+            && !advanced
+        {
+            return Err(GraphError::unsupported_query(format!(
+                "Operator '{op}' is not supported because the required parameters might be missing. Try adding $count=true query parameter and ConsistencyLevel:eventual header. Refer to https://aka.ms/graph-docs/advanced-queries for more information"
+            )));
+        }
+        if let Some(text) = orderby {
+            let parsed = odata::parse_orderby(&text).map_err(|e| odata_error(&e))?;
+            let [only] = parsed.as_slice() else {
+                return Err(GraphError::unsupported_query(
+                    "Sorting by more than one property is not supported.",
+                ));
+            };
+            if !entity.orderable || !only.property.eq_ignore_ascii_case("displayName") {
+                return Err(GraphError::unsupported_query(format!(
+                    "Order by '{}' is not supported.",
+                    only.property
+                )));
+            }
+            if o.filter.is_some() && !advanced {
+                // Graph needs an advanced query to combine $filter and $orderby (wording UNCONFIRMED).
+                return Err(GraphError::unsupported_query(
+                    "Sorting not supported for current query.",
+                ));
+            }
+            o.order = Some(ListOrder::DisplayName {
+                descending: only.descending,
+            });
+        }
+        o.count = advanced_header && count_requested;
+        if let Some(t) = skiptoken {
+            o.after = Some(decode_skiptoken(&t, o.list_order())?);
+        }
+        Ok(o)
+    }
+
+    pub(crate) fn list_order(&self) -> ListOrder {
+        self.order.unwrap_or(ListOrder::Id)
+    }
+
+    /// True on the walk's first page (no `$skiptoken`).
+    pub(crate) fn first_page(&self) -> bool {
+        self.after.is_none()
+    }
+
+    /// The absolute nextLink continuing after `cursor`.
+    pub(crate) fn next_link(&self, base_and_path: &str, cursor: &Cursor) -> String {
+        let mut link = String::from(base_and_path);
+        link.push('?');
+        for (k, v) in &self.pairs {
+            link.push_str(&encode(k));
+            link.push('=');
+            link.push_str(&encode(v));
+            link.push('&');
+        }
+        link.push_str("$skiptoken=");
+        link.push_str(&encode_skiptoken(self.list_order(), cursor));
+        link
+    }
+
+    /// `@odata.context` for a collection, with the selection when there is one.
+    pub(crate) fn context(&self, graph_base: &str, set: &str) -> String {
+        match &self.select {
+            Some(s) => format!("{graph_base}/$metadata#{set}({})", s.join(",")),
+            None => format!("{graph_base}/$metadata#{set}"),
+        }
+    }
+}
+
+/// Percent-encodes a query component, keeping the characters OData links show literally.
+fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~$(),'/:@!*".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A collection page in Graph's shape.
+pub(crate) fn page(
+    context: String,
+    count: Option<u64>,
+    next: Option<String>,
+    value: Vec<Value>,
+) -> Response {
+    let mut body = Map::new();
+    body.insert("@odata.context".into(), Value::String(context));
+    if let Some(c) = count {
+        body.insert("@odata.count".into(), Value::from(c));
+    }
+    if let Some(n) = next {
+        body.insert("@odata.nextLink".into(), Value::String(n));
+    }
+    body.insert("value".into(), Value::Array(value));
+    json_response(axum::http::StatusCode::OK, &Value::Object(body))
+}
+
+/// Pages an in-memory collection sorted by id (applications, service principals, members).
+pub(crate) fn page_in_memory(
+    opts: &ListOptions,
+    mut items: Vec<(String, Value)>,
+) -> (Vec<Value>, Option<Cursor>) {
+    items.sort_by(|a, b| a.0.cmp(&b.0));
+    let start = opts.after.as_ref().map_or(0, |c| {
+        items.partition_point(|(id, _)| id.as_str() <= c.id.as_str())
+    });
+    let rest: Vec<(String, Value)> = items.into_iter().skip(start).collect();
+    let top = opts.top as usize;
+    let next = (rest.len() > top).then(|| Cursor {
+        display_name: None,
+        id: rest[top - 1].0.clone(),
+    });
+    (rest.into_iter().take(top).map(|(_, v)| v).collect(), next)
+}
