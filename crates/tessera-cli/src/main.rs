@@ -1,6 +1,7 @@
 //! The `tessera` command. Thin over the libraries: argument parsing, logging set-up and
 //! process concerns (signals, exit codes) live here; everything else is in the crates.
 
+mod seed;
 mod serve;
 
 use std::process::ExitCode;
@@ -20,8 +21,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the identity platform (Entra ID v2.0 endpoints) over HTTPS.
+    /// Run the identity platform (Entra ID v2.0 endpoints and a Graph v1.0 subset) over HTTPS.
     Serve(serve::ServeArgs),
+    /// Bulk-create directory objects for tests and benchmarks.
+    Seed(seed::SeedArgs),
 }
 
 fn init_logging(verbose: u8) {
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
+            Command::Seed(args) => seed::run(args).await,
         }
     });
     match result {

@@ -3,6 +3,7 @@
 //! store. `Server::prepare` sets everything up; `Server::run` serves an already-bound
 //! listener, so tests bind port 0.
 
+pub mod bulk;
 pub mod config;
 pub mod crypto;
 pub mod directory;

@@ -241,6 +241,30 @@ async fn issue_credentials(
             extra: existing.map(|u| u.extra).unwrap_or_default(),
         })
         .await?;
+    let user = directory.user_by_upn(&ids.tenant_id, &ids.username).await?;
+    let group_id = {
+        let d = crypto::sha256(format!("tessera demo group|{}", ids.tenant_id).as_bytes());
+        let mut b = [0u8; 16];
+        b.copy_from_slice(&d[..16]);
+        uuid::Builder::from_random_bytes(b).into_uuid().to_string()
+    };
+    directory
+        .store()
+        .put_group(crate::store::Group {
+            tenant_id: ids.tenant_id.clone(),
+            id: group_id,
+            display_name: "Tessera Demo Team".into(),
+            members: user.map(|u| vec![u.id]).unwrap_or_default(),
+            created_at: now,
+            extra: BTreeMap::from([
+                (
+                    "description".to_owned(),
+                    serde_json::json!("Everyone in the demo tenant"),
+                ),
+                ("mailNickname".to_owned(), serde_json::json!("demo-team")),
+            ]),
+        })
+        .await?;
     Ok(DemoFile {
         authority: String::new(),
         tenant_id: ids.tenant_id.clone(),
