@@ -162,6 +162,7 @@ async fn envelope(State(state): Shared, mut request: Request, next: Next) -> Res
     };
     request.extensions_mut().insert(ids.clone());
     let path = request.uri().path().to_owned();
+    let units = resource_units(request.method(), &path);
 
     let mut response = match state
         .faults
@@ -204,7 +205,27 @@ async fn envelope(State(state): Shared, mut request: Request, next: Next) -> Res
         HeaderValue::from_static(r#"{"ServerInfo":{"DataCenter":"tessera","Slice":"E","Ring":"1","ScaleUnit":"000","RoleInstance":"tessera"}}"#),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(
+        HeaderName::from_static("x-ms-resource-unit"),
+        HeaderValue::from(units),
+    );
     response
+}
+
+/// The directory's throttling cost of a request, as Graph reports it in `x-ms-resource-unit`
+/// (base costs from Microsoft's throttling limits; the query modifiers are not applied).
+fn resource_units(method: &axum::http::Method, path: &str) -> u32 {
+    if method != axum::http::Method::GET {
+        return 1;
+    }
+    let p = path.trim_end_matches('/');
+    if p == "/v1.0/users" || p == "/v1.0/applications" {
+        2
+    } else if p.starts_with("/v1.0/groups/") && p.ends_with("/members") {
+        3
+    } else {
+        1
+    }
 }
 
 /// A short label for why a bearer token was refused (metrics).

@@ -1,7 +1,6 @@
 //! `/users`, `/users/{id|userPrincipalName}`, `/me`, `/users/$count` and
 //! `revokeSignInSessions`, with Graph's default property set, permissions and errors.
 
-use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery};
 use axum::http::{HeaderMap, StatusCode, Uri};
@@ -12,8 +11,8 @@ use tessera_proto::clock::Clock as _;
 use super::auth::{Caller, Principal, Rows};
 use super::query::{Entity, ListOptions, page};
 use super::{
-    GraphError, GraphResult, RequestIds, Shared, graph_base, graph_time, json_object,
-    json_response, no_content, project,
+    GraphError, GraphResult, Shared, graph_base, graph_time, json_object, json_response,
+    no_content, project,
 };
 use crate::crypto;
 use crate::state::AppState;
@@ -376,8 +375,8 @@ fn string_prop(body: &Map<String, Value>, name: &str) -> Result<Option<String>, 
 
 /// Applies writable properties of a POST or PATCH body to `user`; returns a new password.
 fn apply_body(
-    state: &AppState,
     user: &mut User,
+    tenant_domain: &str,
     body: &Map<String, Value>,
 ) -> Result<Option<String>, GraphError> {
     let mut password = None;
@@ -398,7 +397,7 @@ fn apply_body(
                 let domain = upn.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
                 if upn.is_empty()
                     || upn.starts_with('@')
-                    || !domain.eq_ignore_ascii_case(&state_domain(user))
+                    || !domain.eq_ignore_ascii_case(tenant_domain)
                 {
                     return Err(GraphError::bad_request(
                         "The domain portion of the userPrincipalName property is invalid. You must use one of the verified domain names in your organization.",
@@ -433,17 +432,7 @@ fn apply_body(
             }
         }
     }
-    let _ = state;
     Ok(password)
-}
-
-/// The tenant domain a user's principal name must use (kept on the user for validation).
-fn state_domain(user: &User) -> String {
-    user.extra
-        .get("__tenantDomain")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned()
 }
 
 impl GraphError {
@@ -509,12 +498,7 @@ pub(crate) async fn create(
         created_at: now,
         extra: Default::default(),
     };
-    user.extra.insert(
-        "__tenantDomain".into(),
-        Value::String(caller.tenant.domain.clone()),
-    );
-    let password = apply_body(&state, &mut user, &body)?;
-    user.extra.remove("__tenantDomain");
+    let password = apply_body(&mut user, &caller.tenant.domain, &body)?;
     if let Some(p) = password {
         user.password_hash = Some(hash(p, &state).await?);
     }
@@ -560,12 +544,7 @@ pub(crate) async fn update(
     let state = state.0;
     let body = json_object(&body)?;
     let mut user = find(&state, &caller, &id).await?;
-    user.extra.insert(
-        "__tenantDomain".into(),
-        Value::String(caller.tenant.domain.clone()),
-    );
-    let password = apply_body(&state, &mut user, &body)?;
-    user.extra.remove("__tenantDomain");
+    let password = apply_body(&mut user, &caller.tenant.domain, &body)?;
     let now = state.clock.unix();
     if let Some(p) = password {
         user.password_hash = Some(hash(p, &state).await?);
@@ -611,11 +590,9 @@ pub(crate) async fn revoke_sessions(
     Path(id): Path<String>,
     uri: Uri,
     headers: HeaderMap,
-    ids: Option<Extension<RequestIds>>,
 ) -> GraphResult {
     caller.require(REVOKE_APP, REVOKE_DELEGATED)?;
     let state = state.0;
-    let _ = ids;
     let user = find(&state, &caller, &id).await?;
     state
         .directory
