@@ -71,6 +71,9 @@ pub struct IdTokenClaims {
     pub exp: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<i64>,
+    /// Hash of the authorization code, in ID tokens returned from /authorize.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub c_hash: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -115,6 +115,50 @@ catalogue! {
     /// Wording UNCONFIRMED: an `Authorization: Basic` header that does not decode.
     BAD_BASIC_AUTH = (7000215, "invalid_client", 401, false,
         "The Authorization header does not hold valid HTTP Basic client credentials (form-encoded client id and secret).");
+    CODE_ALREADY_REDEEMED = (54005, "invalid_grant", 400, true,
+        "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.");
+    PKCE_MISMATCH = (501481, "invalid_grant", 400, true,
+        "The Code_Verifier does not match the code_challenge supplied in the authorization request.");
+    /// Wording UNCONFIRMED.
+    REDIRECT_MISMATCH_TOKEN = (500112, "invalid_grant", 400, false,
+        "The reply address '{}' does not match the reply address '{}' provided when requesting Authorization code.");
+    REDIRECT_MISMATCH = (50011, "invalid_request", 400, true,
+        "The redirect URI '{}' specified in the request does not match the redirect URIs configured for the application '{}'. Make sure the redirect URI sent in the request matches one added to your application in the Azure portal. Navigate to https://aka.ms/redirectUriMismatchError to learn more about how to fix this.");
+    /// Wording UNCONFIRMED; Entra asks public clients for PKCE on cross-origin redemption.
+    PKCE_REQUIRED = (9002325, "invalid_request", 400, false,
+        "Proof Key for Code Exchange is required for public client applications. Send code_challenge and code_challenge_method.");
+    /// Wording UNCONFIRMED.
+    BAD_CODE_CHALLENGE = (501491, "invalid_request", 400, false,
+        "The code_challenge or code_challenge_method is not valid: S256 challenges are 43 base64url characters, plain ones 43 to 128 characters, and the method is S256 or plain.");
+    /// Wording UNCONFIRMED.
+    UNSUPPORTED_RESPONSE_TYPE = (700051, "unsupported_response_type", 400, false,
+        "The response_type '{}' is not supported: use 'code' or 'code id_token'.");
+    LOGIN_REQUIRED = (50058, "login_required", 400, true,
+        "A silent sign-in request was sent but no user is signed in. The cookies used to represent the user's session were not sent in the request to Azure AD.");
+    /// Consent needed but `prompt=none` forbids asking (wording UNCONFIRMED).
+    CONSENT_REQUIRED_INTERACTIVE = (65001, "consent_required", 400, false,
+        "The user or administrator has not consented to use the application with ID '{}' named '{}'. Send an interactive authorization request for this user and resource.");
+    USER_DECLINED = (65004, "access_denied", 400, true, "User declined to consent to access the app.");
+    DEVICE_PENDING = (70016, "authorization_pending", 400, true, "OAuth 2.0 device flow error. Authorization is pending. Continue polling.");
+    DEVICE_EXPIRED = (70020, "expired_token", 400, true,
+        "The provided value for the input parameter 'device_code' is not valid. This device code has expired.");
+    /// Code and wording UNCONFIRMED.
+    DEVICE_DECLINED = (65004, "authorization_declined", 400, false, "User declined to consent to access the app.");
+    /// Entra's use of slow_down is UNCONFIRMED; the `error` is RFC 8628's.
+    DEVICE_SLOW_DOWN = (70016, "slow_down", 400, false,
+        "OAuth 2.0 device flow error. The client is polling faster than the interval of {} seconds. Wait longer between polls.");
+    /// Wording UNCONFIRMED.
+    BAD_DEVICE_CODE = (70018, "bad_verification_code", 400, false,
+        "The provided value for the input parameter 'device_code' is not valid.");
+    OBO_BAD_ASSERTION = (50013, "invalid_grant", 400, true, "Assertion failed signature validation.");
+    /// Wording partly UNCONFIRMED.
+    OBO_WRONG_AUDIENCE = (50013, "invalid_grant", 400, false,
+        "Assertion audience does not match the Client app presenting the assertion. The audience in the assertion was '{}' and the expected audience is '{}'.");
+    OBO_EXPIRED_ASSERTION = (500133, "invalid_grant", 400, true,
+        "Assertion is not within its valid time range. Ensure that the access token is not expired before using it for user assertion, or request a new token.");
+    /// Wording UNCONFIRMED.
+    OBO_BAD_USE = (50027, "invalid_request", 400, false,
+        "The jwt-bearer grant needs requested_token_use=on_behalf_of and an 'assertion'.");
     /// Status UNCONFIRMED.
     INVALID_INSTANCE = (50049, "invalid_instance", 400, false, "Unknown or invalid instance.");
     /// Wording UNCONFIRMED: the app does not allow public client flows.

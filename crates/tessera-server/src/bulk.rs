@@ -130,6 +130,7 @@ pub async fn seed_users(opts: SeedUsers) -> Result<SeedReport, ServerError> {
             password_hash: None,
             account_enabled: n % 10 != 9,
             mfa_required: false,
+            mfa_totp_secret: None,
             tokens_valid_after: 0,
             session_generation: 0,
             created_at: now,

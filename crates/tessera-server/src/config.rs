@@ -191,6 +191,8 @@ pub struct UserConfig {
     pub disabled: bool,
     #[serde(default)]
     pub mfa_required: bool,
+    /// Base32 TOTP secret for the sign-in pages' one-time-code step (RFC 6238, SHA-1, 30 s).
+    pub mfa_totp_secret: Option<String>,
 }
 
 impl std::fmt::Debug for UserConfig {
@@ -471,6 +473,7 @@ impl FileConfig {
                         password_hash,
                         account_enabled: !u.disabled,
                         mfa_required: u.mfa_required,
+                        mfa_totp_secret: u.mfa_totp_secret.clone(),
                         tokens_valid_after: existing.as_ref().map_or(0, |e| e.tokens_valid_after),
                         session_generation: existing.as_ref().map_or(0, |e| e.session_generation),
                         created_at: existing.as_ref().map_or(now, |e| e.created_at),

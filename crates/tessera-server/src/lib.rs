@@ -15,6 +15,7 @@ pub mod http;
 pub mod keys;
 pub mod metrics;
 pub mod seed;
+pub mod signin;
 pub mod state;
 pub mod store;
 pub mod tls;
@@ -125,6 +126,7 @@ impl Server {
                 .as_ref()
                 .is_some_and(|c| c.token.reject_assertion_reuse),
         };
+        let signin = signin::SigninState::load(store.as_ref(), random.as_ref()).await?;
         let state = Arc::new(AppState {
             directory,
             keys,
@@ -133,6 +135,7 @@ impl Server {
             metrics: metrics::Metrics::default(),
             settings,
             faults: faults::Faults::default(),
+            signin,
         });
         let demo = if opts.seed_demo {
             Some(

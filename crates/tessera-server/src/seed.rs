@@ -235,6 +235,7 @@ async fn issue_credentials(
             ),
             account_enabled: true,
             mfa_required: false,
+            mfa_totp_secret: None,
             tokens_valid_after: existing.as_ref().map_or(0, |u| u.tokens_valid_after),
             session_generation: existing.as_ref().map_or(0, |u| u.session_generation),
             created_at: existing.as_ref().map_or(now, |u| u.created_at),

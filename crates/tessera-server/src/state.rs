@@ -33,6 +33,8 @@ pub struct AppState {
     pub settings: Settings,
     /// Test-mode faults and rate limits (empty, and never consulted, otherwise).
     pub faults: crate::faults::Faults,
+    /// Sign-in pages: the flow-token key and failed-password limits.
+    pub signin: crate::signin::SigninState,
 }
 
 impl std::fmt::Debug for AppState {

@@ -493,6 +493,7 @@ pub(crate) async fn create(
         password_hash: None,
         account_enabled: true,
         mfa_required: false,
+        mfa_totp_secret: None,
         tokens_valid_after: 0,
         session_generation: 0,
         created_at: now,

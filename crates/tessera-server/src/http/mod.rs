@@ -36,6 +36,37 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/{tenant}/oauth2/v2.0/token",
             post(token::token).get(token::wrong_method),
+        )
+        .route(
+            "/{tenant}/oauth2/v2.0/authorize",
+            get(crate::signin::authorize).post(crate::signin::authorize),
+        )
+        .route(
+            "/{tenant}/oauth2/v2.0/devicecode",
+            post(crate::signin::device_authorization),
+        )
+        .route(
+            "/{tenant}/oauth2/v2.0/logout",
+            get(crate::signin::logout).post(crate::signin::logout),
+        )
+        .route("/{tenant}/login", post(crate::signin::login_username))
+        .route(
+            "/{tenant}/login/password",
+            post(crate::signin::login_password),
+        )
+        .route("/{tenant}/login/mfa", post(crate::signin::login_mfa))
+        .route(
+            "/{tenant}/login/consent",
+            post(crate::signin::login_consent),
+        )
+        .route(
+            "/{tenant}/login/account",
+            post(crate::signin::login_account),
+        )
+        .route("/{tenant}/login/device", post(crate::signin::login_device))
+        .route(
+            "/devicelogin",
+            get(crate::signin::devicelogin_page).post(crate::signin::devicelogin_submit),
         );
     if state.settings.test_mode {
         app = app

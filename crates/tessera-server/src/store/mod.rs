@@ -128,6 +128,9 @@ pub struct User {
     /// Refresh tokens issued before this instant are revoked (sign-in sessions revoked,
     /// password changed).
     pub tokens_valid_after: i64,
+    /// Base32 TOTP secret for the one-time-code step of MFA-required users.
+    #[serde(default)]
+    pub mfa_totp_secret: Option<String>,
     /// Bumped by every revocation; refresh tokens remember the generation they were issued in.
     #[serde(default)]
     pub session_generation: i64,
@@ -274,6 +277,96 @@ impl std::fmt::Debug for SigningKeyRecord {
     }
 }
 
+/// A device authorization request (device code flow).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceCodeRecord {
+    /// SHA-256 of the device code.
+    pub hash: String,
+    pub user_code: String,
+    pub tenant_id: String,
+    pub client_id: String,
+    pub scope: String,
+    pub claims: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub interval_seconds: i64,
+    pub last_poll_at: i64,
+    pub status: DeviceCodeStatus,
+    pub user_id: Option<String>,
+    pub session_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceCodeStatus {
+    Pending,
+    Approved,
+    Declined,
+    Redeemed,
+}
+
+impl DeviceCodeStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Approved => "approved",
+            Self::Declined => "declined",
+            Self::Redeemed => "redeemed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => Self::Pending,
+            "approved" => Self::Approved,
+            "declined" => Self::Declined,
+            "redeemed" => Self::Redeemed,
+            _ => return None,
+        })
+    }
+}
+
+/// An authorization code and everything its redemption must match.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthCodeRecord {
+    /// SHA-256 of the code.
+    pub hash: String,
+    pub tenant_id: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    /// `S256` or `plain`.
+    pub code_challenge_method: Option<String>,
+    pub user_id: String,
+    pub session_id: String,
+    pub auth_time: i64,
+    pub claims: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// What redeeming an authorization code found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeRedemption {
+    Redeemed(AuthCodeRecord),
+    AlreadyRedeemed,
+    Unknown,
+}
+
+/// A browser sign-in session (the SSO cookie), keyed by the cookie's digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigninSession {
+    pub hash: String,
+    pub tenant_id: String,
+    pub user_id: String,
+    pub created_at: i64,
+    pub auth_time: i64,
+    /// When the user last completed multi-factor authentication in this session (0: never).
+    pub mfa_at: i64,
+    pub ended: bool,
+}
+
 /// What happened when an assertion id was presented.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JtiOutcome {
@@ -358,6 +451,48 @@ pub trait Store: Send + Sync + 'static {
         policy_id: &str,
     ) -> BoxFuture<'_, bool>;
     fn policy_assignments(&self, tenant_id: &str) -> BoxFuture<'_, Vec<PolicyAssignment>>;
+
+    fn insert_device_code(&self, record: DeviceCodeRecord) -> BoxFuture<'_, ()>;
+    fn device_code(&self, hash: &str) -> BoxFuture<'_, Option<DeviceCodeRecord>>;
+    fn device_code_by_user_code(&self, user_code: &str) -> BoxFuture<'_, Option<DeviceCodeRecord>>;
+    /// Records a poll; returns the time of the previous one.
+    fn poll_device_code(&self, hash: &str, at: i64) -> BoxFuture<'_, i64>;
+    /// Moves a pending code to approved/declined (with the user), or approved to redeemed.
+    /// Returns false when the code was not in `from`.
+    fn transition_device_code(
+        &self,
+        hash: &str,
+        from: DeviceCodeStatus,
+        to: DeviceCodeStatus,
+        user_id: Option<&str>,
+        session_id: Option<&str>,
+    ) -> BoxFuture<'_, bool>;
+
+    fn insert_auth_code(&self, record: AuthCodeRecord) -> BoxFuture<'_, ()>;
+    /// Marks a code redeemed, once: a second redemption is reported, never served.
+    fn redeem_auth_code(&self, hash: &str) -> BoxFuture<'_, CodeRedemption>;
+
+    fn insert_session(&self, session: SigninSession) -> BoxFuture<'_, ()>;
+    fn session(&self, hash: &str) -> BoxFuture<'_, Option<SigninSession>>;
+    fn end_session(&self, hash: &str) -> BoxFuture<'_, ()>;
+    fn set_session_mfa(&self, hash: &str, at: i64) -> BoxFuture<'_, ()>;
+
+    /// The delegated scopes a user consented to for a client and resource.
+    fn user_consent(
+        &self,
+        tenant_id: &str,
+        user_id: &str,
+        client_id: &str,
+        resource_key: &str,
+    ) -> BoxFuture<'_, Vec<String>>;
+    fn add_user_consent(
+        &self,
+        tenant_id: &str,
+        user_id: &str,
+        client_id: &str,
+        resource_key: &str,
+        scopes: Vec<String>,
+    ) -> BoxFuture<'_, ()>;
 
     fn meta(&self, key: &str) -> BoxFuture<'_, Option<String>>;
     fn set_meta(&self, key: &str, value: &str) -> BoxFuture<'_, ()>;

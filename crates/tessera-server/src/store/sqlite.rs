@@ -20,6 +20,7 @@ use super::*;
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../../migrations/sqlite/0002_graph.sql")),
+    (3, include_str!("../../migrations/sqlite/0003_signin.sql")),
 ];
 
 #[derive(Debug, Clone)]
@@ -227,6 +228,38 @@ async fn count_rows(
         };
     }
     Ok(u64::try_from(query.fetch_one(pool).await?).unwrap_or(0))
+}
+
+fn device_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<DeviceCodeRecord> {
+    let status: String = row.try_get("status")?;
+    Ok(DeviceCodeRecord {
+        hash: row.try_get("hash")?,
+        user_code: row.try_get("user_code")?,
+        tenant_id: row.try_get("tenant_id")?,
+        client_id: row.try_get("client_id")?,
+        scope: row.try_get("scope")?,
+        claims: row.try_get("claims")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        interval_seconds: row.try_get("interval_seconds")?,
+        last_poll_at: row.try_get("last_poll_at")?,
+        status: DeviceCodeStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("device code status {status}")))?,
+        user_id: row.try_get("user_id")?,
+        session_id: row.try_get("session_id")?,
+    })
+}
+
+fn session_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<SigninSession> {
+    Ok(SigninSession {
+        hash: row.try_get("hash")?,
+        tenant_id: row.try_get("tenant_id")?,
+        user_id: row.try_get("user_id")?,
+        created_at: row.try_get("created_at")?,
+        auth_time: row.try_get("auth_time")?,
+        mfa_at: row.try_get("mfa_at")?,
+        ended: row.try_get::<i64, _>("ended")? != 0,
+    })
 }
 
 fn refresh_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<RefreshTokenRecord> {
@@ -824,6 +857,273 @@ impl Store for SqliteStore {
                     })
                 })
                 .collect()
+        })
+    }
+
+    fn insert_device_code(&self, r: DeviceCodeRecord) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT INTO device_codes (hash, user_code, tenant_id, client_id, scope, claims, created_at, expires_at, interval_seconds, last_poll_at, status, user_id, session_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            )
+            .bind(&r.hash)
+            .bind(&r.user_code)
+            .bind(&r.tenant_id)
+            .bind(&r.client_id)
+            .bind(&r.scope)
+            .bind(&r.claims)
+            .bind(r.created_at)
+            .bind(r.expires_at)
+            .bind(r.interval_seconds)
+            .bind(r.last_poll_at)
+            .bind(r.status.as_str())
+            .bind(&r.user_id)
+            .bind(&r.session_id)
+            .execute(&self.pool)
+            .await
+            .map_err(unique_to_conflict)?;
+            Ok(())
+        })
+    }
+
+    fn device_code(&self, hash: &str) -> BoxFuture<'_, Option<DeviceCodeRecord>> {
+        let h = hash.to_owned();
+        Box::pin(async move {
+            let row = sqlx::query("SELECT * FROM device_codes WHERE hash = $1")
+                .bind(&h)
+                .fetch_optional(&self.pool)
+                .await?;
+            row.as_ref().map(device_from_row).transpose()
+        })
+    }
+
+    fn device_code_by_user_code(&self, user_code: &str) -> BoxFuture<'_, Option<DeviceCodeRecord>> {
+        let c = user_code.to_owned();
+        Box::pin(async move {
+            let row = sqlx::query("SELECT * FROM device_codes WHERE user_code = $1")
+                .bind(&c)
+                .fetch_optional(&self.pool)
+                .await?;
+            row.as_ref().map(device_from_row).transpose()
+        })
+    }
+
+    fn poll_device_code(&self, hash: &str, at: i64) -> BoxFuture<'_, i64> {
+        let h = hash.to_owned();
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await?;
+            let previous: Option<i64> =
+                sqlx::query_scalar("SELECT last_poll_at FROM device_codes WHERE hash = $1")
+                    .bind(&h)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            sqlx::query("UPDATE device_codes SET last_poll_at = $2 WHERE hash = $1")
+                .bind(&h)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(previous.unwrap_or(0))
+        })
+    }
+
+    fn transition_device_code(
+        &self,
+        hash: &str,
+        from: DeviceCodeStatus,
+        to: DeviceCodeStatus,
+        user_id: Option<&str>,
+        session_id: Option<&str>,
+    ) -> BoxFuture<'_, bool> {
+        let (h, u, s) = (
+            hash.to_owned(),
+            user_id.map(str::to_owned),
+            session_id.map(str::to_owned),
+        );
+        Box::pin(async move {
+            let n = sqlx::query(
+                "UPDATE device_codes SET status = $3, user_id = coalesce($4, user_id), session_id = coalesce($5, session_id)
+                 WHERE hash = $1 AND status = $2",
+            )
+            .bind(&h)
+            .bind(from.as_str())
+            .bind(to.as_str())
+            .bind(&u)
+            .bind(&s)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            Ok(n == 1)
+        })
+    }
+
+    fn insert_auth_code(&self, record: AuthCodeRecord) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let doc = to_doc(&record)?;
+            sqlx::query(
+                "INSERT INTO auth_codes (hash, doc, expires_at, redeemed) VALUES ($1, $2, $3, 0)",
+            )
+            .bind(&record.hash)
+            .bind(doc)
+            .bind(record.expires_at)
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn redeem_auth_code(&self, hash: &str) -> BoxFuture<'_, CodeRedemption> {
+        let h = hash.to_owned();
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await?;
+            let row = sqlx::query("SELECT doc, redeemed FROM auth_codes WHERE hash = $1")
+                .bind(&h)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some(row) = row else {
+                return Ok(CodeRedemption::Unknown);
+            };
+            if row.try_get::<i64, _>("redeemed")? != 0 {
+                return Ok(CodeRedemption::AlreadyRedeemed);
+            }
+            let n =
+                sqlx::query("UPDATE auth_codes SET redeemed = 1 WHERE hash = $1 AND redeemed = 0")
+                    .bind(&h)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            if n != 1 {
+                return Ok(CodeRedemption::AlreadyRedeemed);
+            }
+            let doc: String = row.try_get("doc")?;
+            tx.commit().await?;
+            Ok(CodeRedemption::Redeemed(from_doc(&doc)?))
+        })
+    }
+
+    fn insert_session(&self, s: SigninSession) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            sqlx::query("INSERT INTO signin_sessions (hash, tenant_id, user_id, created_at, auth_time, mfa_at, ended) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+                .bind(&s.hash)
+                .bind(&s.tenant_id)
+                .bind(&s.user_id)
+                .bind(s.created_at)
+                .bind(s.auth_time)
+                .bind(s.mfa_at)
+                .bind(i64::from(s.ended))
+                .execute(&self.pool)
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn session(&self, hash: &str) -> BoxFuture<'_, Option<SigninSession>> {
+        let h = hash.to_owned();
+        Box::pin(async move {
+            let row = sqlx::query("SELECT * FROM signin_sessions WHERE hash = $1")
+                .bind(&h)
+                .fetch_optional(&self.pool)
+                .await?;
+            row.as_ref().map(session_from_row).transpose()
+        })
+    }
+
+    fn end_session(&self, hash: &str) -> BoxFuture<'_, ()> {
+        let h = hash.to_owned();
+        Box::pin(async move {
+            sqlx::query("UPDATE signin_sessions SET ended = 1 WHERE hash = $1")
+                .bind(&h)
+                .execute(&self.pool)
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn set_session_mfa(&self, hash: &str, at: i64) -> BoxFuture<'_, ()> {
+        let h = hash.to_owned();
+        Box::pin(async move {
+            sqlx::query("UPDATE signin_sessions SET mfa_at = $2 WHERE hash = $1")
+                .bind(&h)
+                .bind(at)
+                .execute(&self.pool)
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn user_consent(
+        &self,
+        tenant_id: &str,
+        user_id: &str,
+        client_id: &str,
+        resource_key: &str,
+    ) -> BoxFuture<'_, Vec<String>> {
+        let (t, u, c, r) = (
+            tenant_id.to_owned(),
+            user_id.to_owned(),
+            client_id.to_ascii_lowercase(),
+            resource_key.to_owned(),
+        );
+        Box::pin(async move {
+            let scopes: Option<String> =
+                sqlx::query_scalar("SELECT scopes FROM user_consents WHERE tenant_id = $1 AND user_id = $2 AND client_id = $3 AND resource_key = $4")
+                    .bind(&t)
+                    .bind(&u)
+                    .bind(&c)
+                    .bind(&r)
+                    .fetch_optional(&self.pool)
+                    .await?;
+            Ok(scopes
+                .map(|s| s.split_whitespace().map(str::to_owned).collect())
+                .unwrap_or_default())
+        })
+    }
+
+    fn add_user_consent(
+        &self,
+        tenant_id: &str,
+        user_id: &str,
+        client_id: &str,
+        resource_key: &str,
+        scopes: Vec<String>,
+    ) -> BoxFuture<'_, ()> {
+        let (t, u, c, r) = (
+            tenant_id.to_owned(),
+            user_id.to_owned(),
+            client_id.to_ascii_lowercase(),
+            resource_key.to_owned(),
+        );
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await?;
+            let existing: Option<String> =
+                sqlx::query_scalar("SELECT scopes FROM user_consents WHERE tenant_id = $1 AND user_id = $2 AND client_id = $3 AND resource_key = $4")
+                    .bind(&t)
+                    .bind(&u)
+                    .bind(&c)
+                    .bind(&r)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let mut all: Vec<String> = existing
+                .map(|s| s.split_whitespace().map(str::to_owned).collect())
+                .unwrap_or_default();
+            for s in scopes {
+                if !all.iter().any(|a| a.eq_ignore_ascii_case(&s)) {
+                    all.push(s);
+                }
+            }
+            sqlx::query(
+                "INSERT INTO user_consents (tenant_id, user_id, client_id, resource_key, scopes) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (tenant_id, user_id, client_id, resource_key) DO UPDATE SET scopes = excluded.scopes",
+            )
+            .bind(&t)
+            .bind(&u)
+            .bind(&c)
+            .bind(&r)
+            .bind(all.join(" "))
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(())
         })
     }
 

@@ -20,7 +20,10 @@ use crate::store::{Application, Tenant, User};
 /// Refresh tokens expire after this much inactivity (`MaxInactiveTime`, 90 days).
 const REFRESH_INACTIVITY_SECONDS: i64 = 90 * 86_400;
 
-async fn tenant_by_segment(state: &AppState, segment: &str) -> Result<Arc<Tenant>, Failure> {
+pub(super) async fn tenant_by_segment(
+    state: &AppState,
+    segment: &str,
+) -> Result<Arc<Tenant>, Failure> {
     if TenantAlias::parse(segment).is_some() {
         // Entra refuses these grants over /common and /consumers; over /organizations the
         // client credentials grant has no tenant to act in (answer UNCONFIRMED).
@@ -34,7 +37,7 @@ async fn tenant_by_segment(state: &AppState, segment: &str) -> Result<Arc<Tenant
         .ok_or_else(|| aadsts::TENANT_NOT_FOUND.with(&[&shown]).into())
 }
 
-async fn application(
+pub(super) async fn application(
     state: &AppState,
     tenant: &Tenant,
     client_id: &str,
@@ -53,7 +56,11 @@ async fn application(
 
 /// The audiences a client assertion may name: this tenant's token endpoint (v2.0 or v1.0)
 /// under the path segment, GUID or domain, at the URL the client used or the public URL.
-fn assertion_audiences(state: &AppState, req: &TokenRequest, tenant: &Tenant) -> Vec<String> {
+pub(super) fn assertion_audiences(
+    state: &AppState,
+    req: &TokenRequest,
+    tenant: &Tenant,
+) -> Vec<String> {
     let mut out = Vec::new();
     for base in [req.base_url.as_str(), state.settings.public_base.as_str()] {
         for seg in [
@@ -70,12 +77,12 @@ fn assertion_audiences(state: &AppState, req: &TokenRequest, tenant: &Tenant) ->
 
 /// What the `claims` parameter asks of the access token.
 #[derive(Debug, Default)]
-struct ClaimsRequest {
-    cae: bool,
-    min_nbf: Option<i64>,
+pub(super) struct ClaimsRequest {
+    pub(super) cae: bool,
+    pub(super) min_nbf: Option<i64>,
 }
 
-fn claims_request(req: &TokenRequest) -> Result<ClaimsRequest, Failure> {
+pub(super) fn claims_request(req: &TokenRequest) -> Result<ClaimsRequest, Failure> {
     let Some(text) = req.params.get("claims") else {
         return Ok(ClaimsRequest::default());
     };
@@ -99,7 +106,7 @@ fn claims_request(req: &TokenRequest) -> Result<ClaimsRequest, Failure> {
     Ok(ClaimsRequest { cae, min_nbf })
 }
 
-fn require_client_id(client_id: Option<String>) -> Result<String, Failure> {
+pub(super) fn require_client_id(client_id: Option<String>) -> Result<String, Failure> {
     client_id
         .filter(|c| !c.is_empty())
         .map(|c| c.to_ascii_lowercase())
@@ -167,7 +174,7 @@ pub(super) async fn client_credentials(
     })
 }
 
-async fn resolve_resource(
+pub(super) async fn resolve_resource(
     state: &AppState,
     tenant: &Tenant,
     identifier: &str,
@@ -186,7 +193,7 @@ async fn resolve_resource(
 
 /// Checks the credential for a grant a public client may use: none at all is fine only
 /// for an app that allows public client flows.
-async fn authenticate_user_flow(
+pub(super) async fn authenticate_user_flow(
     state: &AppState,
     req: &TokenRequest,
     tenant: &Tenant,
@@ -210,12 +217,12 @@ async fn authenticate_user_flow(
 }
 
 /// The delegated permissions a user token carries, and how the response echoes them.
-struct Delegated {
-    resource: Resource,
-    requested_resource: String,
-    scp: String,
-    scope_echo: String,
-    oidc: OidcScopes,
+pub(super) struct Delegated {
+    pub(super) resource: Resource,
+    pub(super) requested_resource: String,
+    pub(super) scp: String,
+    pub(super) scope_echo: String,
+    pub(super) oidc: OidcScopes,
 }
 
 fn delegated_scopes(
@@ -223,12 +230,15 @@ fn delegated_scopes(
     requested_resource: String,
     req: &scope::ScopeRequest,
     app: &Application,
+    user_consent: Vec<String>,
 ) -> Result<Delegated, Failure> {
-    let consented: Vec<String> = app
+    // Tenant-wide (admin) consent and what this user consented to themselves.
+    let mut consented: Vec<String> = app
         .delegated_permissions
         .get(&resource.key)
         .cloned()
         .unwrap_or_default();
+    consented.extend(user_consent);
     let is_oidc = |p: &str| {
         ["openid", "profile", "email", "offline_access"]
             .iter()
@@ -291,10 +301,11 @@ fn delegated_scopes(
     })
 }
 
-async fn delegated(
+pub(super) async fn delegated(
     state: &AppState,
     tenant: &Tenant,
     app: &Application,
+    user: &User,
     scope_text: &str,
 ) -> Result<Delegated, Failure> {
     let shown: String = scope_text.chars().take(500).collect();
@@ -307,12 +318,16 @@ async fn delegated(
         .clone()
         .unwrap_or_else(|| tessera_proto::GRAPH_RESOURCE.to_owned());
     let resource = resolve_resource(state, tenant, &requested_resource).await?;
-    delegated_scopes(resource, requested_resource, &req, app)
+    let user_consent = state
+        .store()
+        .user_consent(&tenant.id, &user.id, &app.client_id, &resource.key)
+        .await?;
+    delegated_scopes(resource, requested_resource, &req, app, user_consent)
 }
 
 /// A user who must use multi-factor authentication cannot get a token by password or by a
 /// single-factor refresh token (AADSTS50076, `basic_action`).
-fn require_no_mfa(user: &User, delegated: &Delegated) -> Result<(), Failure> {
+pub(super) fn require_no_mfa(user: &User, delegated: &Delegated) -> Result<(), Failure> {
     if user.mfa_required {
         return Err(aadsts::MFA_REQUIRED
             .with(&[&delegated.resource.app_id])
@@ -323,21 +338,23 @@ fn require_no_mfa(user: &User, delegated: &Delegated) -> Result<(), Failure> {
 }
 
 /// Everything a user token response needs.
-struct UserGrant<'a> {
-    tenant: &'a Tenant,
-    app: &'a Application,
-    user: &'a User,
-    acr: Acr,
-    delegated: Delegated,
-    claims: ClaimsRequest,
-    session_id: String,
+pub(super) struct UserGrant<'a> {
+    pub(super) tenant: &'a Tenant,
+    pub(super) app: &'a Application,
+    pub(super) user: &'a User,
+    pub(super) acr: Acr,
+    pub(super) delegated: Delegated,
+    pub(super) claims: ClaimsRequest,
+    pub(super) session_id: String,
     /// The scope string a new refresh token remembers.
-    refresh_scope: String,
+    pub(super) refresh_scope: String,
     /// Always issue a refresh token (refresh grant), not only with offline_access.
-    always_refresh: bool,
+    pub(super) always_refresh: bool,
+    /// The authorize request's nonce, echoed into the ID token.
+    pub(super) nonce: Option<String>,
 }
 
-async fn user_response(
+pub(super) async fn user_response(
     state: &AppState,
     req: &TokenRequest,
     g: UserGrant<'_>,
@@ -374,7 +391,8 @@ async fn user_response(
                 user: g.user,
                 profile: oidc.profile,
                 email: oidc.email,
-                nonce: None,
+                nonce: g.nonce.clone(),
+                code: None,
                 session_id: &g.session_id,
                 base_url: &req.base_url,
                 now,
@@ -461,7 +479,7 @@ pub(super) async fn password(
     if !user.account_enabled {
         return Err(aadsts::USER_DISABLED.err().into());
     }
-    let delegated = delegated(state, &tenant, &app, &scope_text).await?;
+    let delegated = delegated(state, &tenant, &app, &user, &scope_text).await?;
     require_no_mfa(&user, &delegated)?;
     let session_id = crypto::random_guid(state.random.as_ref());
     user_response(
@@ -477,6 +495,7 @@ pub(super) async fn password(
             session_id,
             refresh_scope: scope_text,
             always_refresh: false,
+            nonce: None,
         },
     )
     .await
@@ -533,7 +552,7 @@ pub(super) async fn refresh_token(
     }
     let claims = claims_request(req)?;
     let scope_text = req.params.get("scope").unwrap_or(&record.scope).to_owned();
-    let delegated = delegated(state, &tenant, &app, &scope_text).await?;
+    let delegated = delegated(state, &tenant, &app, &user, &scope_text).await?;
     require_no_mfa(&user, &delegated)?;
     // Entra keeps the redeemed token valid (clients are told to discard it); using it
     // restarts its inactivity window.
@@ -551,6 +570,7 @@ pub(super) async fn refresh_token(
             session_id: record.session_id.clone(),
             refresh_scope: scope_text,
             always_refresh: true,
+            nonce: None,
         },
     )
     .await

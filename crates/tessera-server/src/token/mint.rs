@@ -186,6 +186,8 @@ pub(crate) struct IdTokenSpec<'a> {
     pub profile: bool,
     pub email: bool,
     pub nonce: Option<String>,
+    /// The authorization code this ID token accompanies (hybrid flow), for `c_hash`.
+    pub code: Option<&'a str>,
     pub session_id: &'a str,
     pub base_url: &'a str,
     pub now: i64,
@@ -215,6 +217,10 @@ pub(crate) fn id_token(state: &AppState, spec: &IdTokenSpec<'_>) -> Result<Strin
         email: if spec.email { user.mail.clone() } else { None },
         name: spec.profile.then(|| user.display_name.clone()),
         nonce: spec.nonce.clone(),
+        // OIDC: base64url of the left half of the code's SHA-256.
+        c_hash: spec
+            .code
+            .map(|c| b64::url_encode(&crypto::sha256(c.as_bytes())[..16])),
         oid: spec.profile.then(|| user.id.clone()),
         preferred_username: spec.profile.then(|| user.user_principal_name.clone()),
         rh: format!("0.{}.", opaque(state, 48)),

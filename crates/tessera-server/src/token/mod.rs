@@ -4,6 +4,7 @@
 
 pub(crate) mod client_auth;
 mod grants;
+pub(crate) mod interactive;
 pub(crate) mod mint;
 
 use std::collections::HashMap;
@@ -169,13 +170,9 @@ pub async fn token(
         GrantType::ClientCredentials => grants::client_credentials(state, &req).await,
         GrantType::Password => grants::password(state, &req).await,
         GrantType::RefreshToken => grants::refresh_token(state, &req).await,
-        // The interactive grants arrive with the sign-in issue; until then they are refused
-        // as Entra refuses a grant an app may not use.
-        GrantType::AuthorizationCode | GrantType::DeviceCode | GrantType::JwtBearer => {
-            Err(aadsts::UNSUPPORTED_GRANT
-                .with(&[req.params.get("grant_type").unwrap_or_default()])
-                .into())
-        }
+        GrantType::AuthorizationCode => interactive::authorization_code(state, &req).await,
+        GrantType::DeviceCode => interactive::device_code(state, &req).await,
+        GrantType::JwtBearer => interactive::on_behalf_of(state, &req).await,
     };
     (grant.label(), result)
 }
