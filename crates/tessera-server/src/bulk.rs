@@ -133,6 +133,7 @@ pub async fn seed_users(opts: SeedUsers) -> Result<SeedReport, ServerError> {
             mfa_totp_secret: None,
             tokens_valid_after: 0,
             session_generation: 0,
+            revoked_at_ms: 0,
             created_at: now,
             extra: Default::default(),
         });

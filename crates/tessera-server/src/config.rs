@@ -476,6 +476,7 @@ impl FileConfig {
                         mfa_totp_secret: u.mfa_totp_secret.clone(),
                         tokens_valid_after: existing.as_ref().map_or(0, |e| e.tokens_valid_after),
                         session_generation: existing.as_ref().map_or(0, |e| e.session_generation),
+                        revoked_at_ms: existing.as_ref().map_or(0, |e| e.revoked_at_ms),
                         created_at: existing.as_ref().map_or(now, |e| e.created_at),
                         extra: existing.map(|e| e.extra).unwrap_or_default(),
                     })

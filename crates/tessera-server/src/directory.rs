@@ -58,6 +58,17 @@ pub struct Resource {
     pub object_ids: Vec<String>,
 }
 
+/// `user` with its sign-in sessions revoked at `now`: refresh tokens of earlier generations
+/// stop working and CAE-capable access tokens issued before `now` are challenged.
+pub fn revoked(user: User, now: time::OffsetDateTime) -> User {
+    User {
+        tokens_valid_after: now.unix_timestamp(),
+        revoked_at_ms: i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX),
+        session_generation: user.session_generation + 1,
+        ..user
+    }
+}
+
 /// Microsoft Graph's service principal in a tenant. Graph is not an app registration here,
 /// but policies can be assigned to its service principal as in Entra; its id is derived from
 /// the tenant so it is stable without being stored.
@@ -279,12 +290,12 @@ impl Directory {
 
     /// Revokes a user's sign-in sessions: refresh tokens stop working, and CAE-capable
     /// access tokens issued before now are challenged.
-    pub async fn revoke_sessions(&self, user: User, now: i64) -> StoreResult<User> {
-        let user = User {
-            tokens_valid_after: now,
-            session_generation: user.session_generation + 1,
-            ..user
-        };
+    pub async fn revoke_sessions(
+        &self,
+        user: User,
+        now: time::OffsetDateTime,
+    ) -> StoreResult<User> {
+        let user = revoked(user, now);
         self.store.put_user(user.clone()).await?;
         Ok(user)
     }

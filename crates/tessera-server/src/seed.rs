@@ -238,6 +238,7 @@ async fn issue_credentials(
             mfa_totp_secret: None,
             tokens_valid_after: existing.as_ref().map_or(0, |u| u.tokens_valid_after),
             session_generation: existing.as_ref().map_or(0, |u| u.session_generation),
+            revoked_at_ms: existing.as_ref().map_or(0, |u| u.revoked_at_ms),
             created_at: existing.as_ref().map_or(now, |u| u.created_at),
             extra: existing.map(|u| u.extra).unwrap_or_default(),
         })

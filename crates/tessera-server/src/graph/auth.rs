@@ -205,7 +205,11 @@ pub(crate) async fn authenticate(
                     Some(u) if !u.account_enabled => {
                         return Err(claims_challenge(base, now, "UserDisabled"));
                     }
-                    Some(u) if claims.nbf < u.tokens_valid_after => {
+                    Some(u)
+                        if crate::token::mint::issued_ms_from_aio(&claims.aio)
+                            .unwrap_or(claims.nbf * 1000)
+                            < u.revoked_at_ms =>
+                    {
                         return Err(claims_challenge(
                             base,
                             u.tokens_valid_after,

@@ -132,9 +132,9 @@ async fn run_item(
     if path.contains("://") || path.starts_with("$batch") || path.starts_with("v1.0/") {
         return bad("Batch request urls are relative to the version root, e.g. '/users'.");
     }
-    let mut builder = Request::builder()
-        .method(method)
-        .uri(format!("/v1.0/{path}"));
+    let full = format!("/v1.0/{path}");
+    let full = super::normalize_key_segments(&full).unwrap_or(full);
+    let mut builder = Request::builder().method(method).uri(full);
     if let Some(auth) = outer.get(header::AUTHORIZATION) {
         builder = builder.header(header::AUTHORIZATION, auth.clone());
     }

@@ -2,6 +2,9 @@
 //! principals, token lifetime policies and `$batch`, sharing the token service's directory
 //! and store, so what Graph writes changes what the token service issues at once.
 
+// GraphError is returned once per failed request; its size does not matter there.
+#![allow(clippy::result_large_err)]
+
 mod apps;
 pub(crate) mod auth;
 mod batch;
@@ -334,6 +337,39 @@ async fn unknown_segment() -> GraphError {
     )
 }
 
+/// Graph addresses applications and service principals by alternate key as
+/// `/applications(appId='...')`, with no slash; the router matches whole segments, so the key
+/// becomes its own segment before routing.
+pub(crate) fn normalize_key_segments(path: &str) -> Option<String> {
+    let mut changed = None;
+    for collection in ["/applications(", "/servicePrincipals("] {
+        let current = changed.as_deref().unwrap_or(path);
+        if let Some(i) = current.find(collection) {
+            let split = i + collection.len() - 1;
+            changed = Some(format!("{}/{}", &current[..split], &current[split..]));
+        }
+    }
+    changed
+}
+
+/// Rewrites a request's URI with [`normalize_key_segments`].
+pub(crate) fn normalize_request<B>(mut req: axum::http::Request<B>) -> axum::http::Request<B> {
+    if let Some(path) = normalize_key_segments(req.uri().path()) {
+        let pq = match req.uri().query() {
+            Some(q) => format!("{path}?{q}"),
+            None => path,
+        };
+        let mut parts = req.uri().clone().into_parts();
+        if let Ok(p) = pq.parse() {
+            parts.path_and_query = Some(p);
+            if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+                *req.uri_mut() = uri;
+            }
+        }
+    }
+    req
+}
+
 /// The Graph routes, relative to `/v1.0`.
 pub(crate) fn routes() -> Router<Arc<AppState>> {
     Router::new()
@@ -406,4 +442,23 @@ pub(crate) fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .nest("/v1.0", routes())
         .route("/_tessera/lifetime", get(policies::explain))
         .layer(middleware::from_fn_with_state(state, envelope))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_key_segments;
+
+    #[test]
+    fn alternate_keys_become_segments() {
+        assert_eq!(
+            normalize_key_segments("/v1.0/applications(appId='a-b')/tokenLifetimePolicies/$ref")
+                .as_deref(),
+            Some("/v1.0/applications/(appId='a-b')/tokenLifetimePolicies/$ref")
+        );
+        assert_eq!(
+            normalize_key_segments("/v1.0/servicePrincipals(appId='x')").as_deref(),
+            Some("/v1.0/servicePrincipals/(appId='x')")
+        );
+        assert_eq!(normalize_key_segments("/v1.0/applications/abc"), None);
+    }
 }

@@ -200,7 +200,10 @@ pub(crate) async fn list(
     let opts = ListOptions::parse(q.as_deref(), &headers, &ENTITY)?;
     let base = graph_base(&state, &headers, &uri);
     let path = format!("{base}/users");
-    if state.faults.take_empty_page(uri.path()) {
+    if state
+        .faults
+        .take_empty_page(&format!("/v1.0{}", uri.path()))
+    {
         // An empty page that still has a nextLink, continuing exactly where this one was.
         let cursor = opts.after.clone().unwrap_or(Cursor {
             display_name: Some(String::new()),
@@ -496,6 +499,7 @@ pub(crate) async fn create(
         mfa_totp_secret: None,
         tokens_valid_after: 0,
         session_generation: 0,
+        revoked_at_ms: 0,
         created_at: now,
         extra: Default::default(),
     };
@@ -546,15 +550,10 @@ pub(crate) async fn update(
     let body = json_object(&body)?;
     let mut user = find(&state, &caller, &id).await?;
     let password = apply_body(&mut user, &caller.tenant.domain, &body)?;
-    let now = state.clock.unix();
     if let Some(p) = password {
         user.password_hash = Some(hash(p, &state).await?);
         // A password change revokes the user's refresh tokens, as in Entra.
-        user = User {
-            tokens_valid_after: now,
-            session_generation: user.session_generation + 1,
-            ..user
-        };
+        user = crate::directory::revoked(user, state.clock.now());
     }
     if let Some(other) = state
         .directory
@@ -597,7 +596,7 @@ pub(crate) async fn revoke_sessions(
     let user = find(&state, &caller, &id).await?;
     state
         .directory
-        .revoke_sessions(user, state.clock.unix())
+        .revoke_sessions(user, state.clock.now())
         .await?;
     let base = graph_base(&state, &headers, &uri);
     Ok(json_response(

@@ -78,10 +78,16 @@ pub fn router(state: Arc<AppState>) -> Router {
             )
             .route("/_tessera/test/rate-limit", post(ops::rate_limit));
     }
-    app.merge(crate::graph::router(state.clone()))
+    let app = app
+        .merge(crate::graph::router(state.clone()))
         .fallback(ops::not_found)
         .layer(middleware::from_fn_with_state(state.clone(), track))
-        .with_state(state)
+        .with_state(state);
+    // Graph's `(appId='...')` keys are normalized before routing (see graph::normalize_key_segments).
+    Router::new().fallback_service(tower::ServiceExt::map_request(
+        app,
+        crate::graph::normalize_request::<axum::body::Body>,
+    ))
 }
 
 /// Counts every request by route and status, and adds the headers every response carries.

@@ -103,7 +103,7 @@ pub(crate) async fn revoke_sessions(
     };
     match state
         .directory
-        .revoke_sessions(user, state.clock.unix())
+        .revoke_sessions(user, state.clock.now())
         .await
     {
         Ok(_) => StatusCode::NO_CONTENT.into_response(),

@@ -31,7 +31,7 @@ pub(crate) struct AuthorizeParams {
 /// What the sign-in is for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum Purpose {
-    Authorize(AuthorizeParams),
+    Authorize(Box<AuthorizeParams>),
     /// A device code (by digest) being approved.
     Device {
         device_hash: String,

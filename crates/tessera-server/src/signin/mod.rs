@@ -476,7 +476,7 @@ pub(crate) async fn authorize(
     let prompt = params.prompt.clone().unwrap_or_default();
     let flow = Flow {
         tenant_id: tenant.id.clone(),
-        purpose: Purpose::Authorize(params.clone()),
+        purpose: Purpose::Authorize(Box::new(params.clone())),
         username: params.login_hint.clone(),
         user_id: None,
         mfa_done: false,

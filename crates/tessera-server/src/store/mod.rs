@@ -131,6 +131,10 @@ pub struct User {
     /// Base32 TOTP secret for the one-time-code step of MFA-required users.
     #[serde(default)]
     pub mfa_totp_secret: Option<String>,
+    /// When sessions were last revoked, in milliseconds: CAE-capable access tokens issued
+    /// before it are challenged (seconds cannot order a revocation and a token of the same second).
+    #[serde(default)]
+    pub revoked_at_ms: i64,
     /// Bumped by every revocation; refresh tokens remember the generation they were issued in.
     #[serde(default)]
     pub session_generation: i64,
@@ -349,7 +353,7 @@ pub struct AuthCodeRecord {
 /// What redeeming an authorization code found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CodeRedemption {
-    Redeemed(AuthCodeRecord),
+    Redeemed(Box<AuthCodeRecord>),
     AlreadyRedeemed,
     Unknown,
 }

@@ -997,7 +997,7 @@ impl Store for SqliteStore {
             }
             let doc: String = row.try_get("doc")?;
             tx.commit().await?;
-            Ok(CodeRedemption::Redeemed(from_doc(&doc)?))
+            Ok(CodeRedemption::Redeemed(Box::new(from_doc(&doc)?)))
         })
     }
 

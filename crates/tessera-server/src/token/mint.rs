@@ -55,6 +55,29 @@ fn opaque(state: &AppState, bytes: usize) -> String {
     crypto::random_b64url(state.random.as_ref(), bytes)
 }
 
+/// `aio` is opaque to clients (Entra: "an internal claim... should be ignored"). tessera
+/// keeps the token's real issue time in it, in milliseconds, because `iat` and `nbf` are
+/// back-dated five minutes and continuous access evaluation must tell tokens issued after a
+/// revocation, even within the same second.
+pub(crate) fn aio(state: &AppState) -> String {
+    let issued_ms = i64::try_from(
+        tessera_proto::clock::Clock::now(state.clock.as_ref()).unix_timestamp_nanos() / 1_000_000,
+    )
+    .unwrap_or(0);
+    let mut bytes = issued_ms.to_be_bytes().to_vec();
+    let mut noise = [0u8; 24];
+    state.random.fill(&mut noise);
+    bytes.extend_from_slice(&noise);
+    format!("E{}", b64::url_encode(bytes))
+}
+
+/// The real issue time (milliseconds) recorded by [`aio`], if `aio` is one of ours.
+pub(crate) fn issued_ms_from_aio(aio: &str) -> Option<i64> {
+    let bytes = b64::url_decode(aio.strip_prefix('E')?)?;
+    let head: [u8; 8] = bytes.get(..8)?.try_into().ok()?;
+    Some(i64::from_be_bytes(head))
+}
+
 /// Pairwise subject: stable per (user, application), unlinkable across applications.
 pub(crate) fn pairwise_sub(tenant_id: &str, app_id: &str, user_id: &str) -> String {
     let digest = crypto::sha256(format!("{tenant_id}|{app_id}|{user_id}").as_bytes());
@@ -123,7 +146,7 @@ pub(crate) fn access_token(
         iat: nbf,
         nbf,
         exp: now + decision.seconds,
-        aio: opaque(state, 42),
+        aio: aio(state),
         rh: format!("0.{}.", opaque(state, 48)),
         tid: tid.clone(),
         uti: opaque(state, 16),
