@@ -42,7 +42,9 @@ impl Cloud {
             "public" | "azurepublic" | "azurecloud" => Ok(Self::Public),
             "usgov" | "usgovernment" | "azureusgovernment" => Ok(Self::UsGovernment),
             "china" | "azurechina" | "azurechinacloud" => Ok(Self::China),
-            other => Err(ClientError::Config(format!("unknown cloud '{other}': use public, usgov or china, or give an https authority"))),
+            other => Err(ClientError::Config(format!(
+                "unknown cloud '{other}': use public, usgov or china, or give an https authority"
+            ))),
         }
     }
 }
@@ -57,25 +59,37 @@ pub struct Authority {
 impl Authority {
     /// Entra's public cloud and a tenant.
     pub fn public(tenant: impl Into<String>) -> Self {
-        Self { cloud: Cloud::Public, tenant: tenant.into() }
+        Self {
+            cloud: Cloud::Public,
+            tenant: tenant.into(),
+        }
     }
 
     /// Parses `https://host[:port]/tenant` (what MSAL calls the authority URL). Known
     /// Microsoft hosts map to their cloud; any other https host is custom.
     pub fn parse(text: &str) -> Result<Self, ClientError> {
-        let url = Url::parse(text).map_err(|e| ClientError::Config(format!("authority '{text}' is not a URL: {e}")))?;
+        let url = Url::parse(text)
+            .map_err(|e| ClientError::Config(format!("authority '{text}' is not a URL: {e}")))?;
         if url.scheme() != "https" {
-            return Err(ClientError::Config(format!("authority '{text}' must be an https URL")));
+            return Err(ClientError::Config(format!(
+                "authority '{text}' must be an https URL"
+            )));
         }
         let tenant = url
             .path_segments()
             .and_then(|mut s| s.next())
             .filter(|s| !s.is_empty())
-            .ok_or_else(|| ClientError::Config(format!("authority '{text}' has no tenant: use https://HOST/TENANT")))?
+            .ok_or_else(|| {
+                ClientError::Config(format!(
+                    "authority '{text}' has no tenant: use https://HOST/TENANT"
+                ))
+            })?
             .to_owned();
         validate_tenant(&tenant)?;
         let cloud = match url.host_str() {
-            Some("login.microsoftonline.com" | "login.microsoft.com" | "login.windows.net") => Cloud::Public,
+            Some("login.microsoftonline.com" | "login.microsoft.com" | "login.windows.net") => {
+                Cloud::Public
+            }
             Some("login.microsoftonline.us") => Cloud::UsGovernment,
             Some("login.partner.microsoftonline.cn" | "login.chinacloudapi.cn") => Cloud::China,
             _ => {
@@ -112,8 +126,15 @@ impl Authority {
 
 /// Tenant names as azure-identity accepts them: letters, digits, `.` and `-`.
 pub fn validate_tenant(tenant: &str) -> Result<(), ClientError> {
-    if tenant.is_empty() || tenant.len() > 256 || !tenant.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-') {
-        return Err(ClientError::Config(format!("'{tenant}' is not a valid tenant: use a GUID, a domain, common or organizations")));
+    if tenant.is_empty()
+        || tenant.len() > 256
+        || !tenant
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+    {
+        return Err(ClientError::Config(format!(
+            "'{tenant}' is not a valid tenant: use a GUID, a domain, common or organizations"
+        )));
     }
     Ok(())
 }
@@ -124,12 +145,20 @@ mod tests {
 
     #[test]
     fn parses_authorities() {
-        let a = Authority::parse("https://login.microsoftonline.com/contoso.onmicrosoft.com").expect("valid");
+        let a = Authority::parse("https://login.microsoftonline.com/contoso.onmicrosoft.com")
+            .expect("valid");
         assert_eq!(a.cloud, Cloud::Public);
-        assert_eq!(a.token_endpoint(), "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token");
-        let a = Authority::parse("https://127.0.0.1:8443/11111111-2222-3333-4444-555555555555").expect("valid");
+        assert_eq!(
+            a.token_endpoint(),
+            "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token"
+        );
+        let a = Authority::parse("https://127.0.0.1:8443/11111111-2222-3333-4444-555555555555")
+            .expect("valid");
         assert!(matches!(a.cloud, Cloud::Custom(_)));
-        assert_eq!(a.token_endpoint(), "https://127.0.0.1:8443/11111111-2222-3333-4444-555555555555/oauth2/v2.0/token");
+        assert_eq!(
+            a.token_endpoint(),
+            "https://127.0.0.1:8443/11111111-2222-3333-4444-555555555555/oauth2/v2.0/token"
+        );
         assert_eq!(a.cloud.graph_url(), "https://127.0.0.1:8443/v1.0");
         assert!(Authority::parse("http://localhost/t").is_err());
         assert!(Authority::parse("https://localhost/").is_err());

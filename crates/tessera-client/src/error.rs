@@ -21,12 +21,18 @@ pub enum ClientError {
     #[error("{0}")]
     Interaction(String),
     #[error("{context}: {source}")]
-    Io { context: String, source: std::io::Error },
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
 }
 
 impl ClientError {
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        Self::Io { context: context.into(), source }
+        Self::Io {
+            context: context.into(),
+            source,
+        }
     }
 
     /// The AADSTS codes, when the identity platform refused the request.
@@ -58,7 +64,13 @@ impl AadstsFailure {
     }
 
     fn summary(&self) -> String {
-        let first_line = self.response.error_description.split(" Trace ID:").next().unwrap_or_default().trim();
+        let first_line = self
+            .response
+            .error_description
+            .split(" Trace ID:")
+            .next()
+            .unwrap_or_default()
+            .trim();
         let mut s = format!("{} ({}): {}", self.response.error, self.status, first_line);
         if let Some(c) = &self.context {
             s.push_str("\n  ");
@@ -67,7 +79,10 @@ impl AadstsFailure {
         s.push_str("\n  hint: ");
         s.push_str(self.hint());
         if !self.response.trace_id.is_empty() {
-            s.push_str(&format!("\n  trace id: {}  correlation id: {}", self.response.trace_id, self.response.correlation_id));
+            s.push_str(&format!(
+                "\n  trace id: {}  correlation id: {}",
+                self.response.trace_id, self.response.correlation_id
+            ));
         }
         s
     }
@@ -76,39 +91,77 @@ impl AadstsFailure {
 /// Plain-language advice per AADSTS code.
 pub fn hint_for(code: u32, error: &str) -> &'static str {
     match code {
-        7000215 => "the client secret is wrong: send the secret's value, not its ID, and check the app's 'Certificates & secrets' for a current one",
-        7000222 => "the client secret has expired: create a new secret for the app (or use a certificate) and update your configuration",
-        7000216 | 7000218 => "no client credential was sent: give the app's secret or certificate, or enable 'Allow public client flows' for user sign-in from a script",
-        700016 => "the application id is not registered in this tenant: check the client id and the tenant (a multi-tenant app needs consent in the target tenant)",
-        90002 => "the tenant does not exist: check the tenant id or domain and the cloud (public, US government, China)",
+        7000215 => {
+            "the client secret is wrong: send the secret's value, not its ID, and check the app's 'Certificates & secrets' for a current one"
+        }
+        7000222 => {
+            "the client secret has expired: create a new secret for the app (or use a certificate) and update your configuration"
+        }
+        7000216 | 7000218 => {
+            "no client credential was sent: give the app's secret or certificate, or enable 'Allow public client flows' for user sign-in from a script"
+        }
+        700016 => {
+            "the application id is not registered in this tenant: check the client id and the tenant (a multi-tenant app needs consent in the target tenant)"
+        }
+        90002 => {
+            "the tenant does not exist: check the tenant id or domain and the cloud (public, US government, China)"
+        }
         50126 => "the user name or password is wrong",
         50034 => "the user does not exist in this tenant: check the user name and the tenant",
         50057 => "the user account is disabled: ask an administrator to enable it",
-        50076 | 50079 => "this account needs multi-factor authentication, which a password grant cannot do: use device code or interactive sign-in",
+        50076 | 50079 => {
+            "this account needs multi-factor authentication, which a password grant cannot do: use device code or interactive sign-in"
+        }
         50053 => "too many failed sign-ins: wait a few minutes before trying again",
         70011 => "a requested scope is not valid: check the scope names and the resource",
-        1002012 => "client credentials need exactly one scope of the form RESOURCE/.default, for example https://graph.microsoft.com/.default",
+        1002012 => {
+            "client credentials need exactly one scope of the form RESOURCE/.default, for example https://graph.microsoft.com/.default"
+        }
         28000 => "the scopes name more than one resource: ask for one resource's scopes per token",
-        500011 => "the resource is not known in this tenant: check the resource URI or app id, and that its service principal exists",
-        65001 => "consent is missing: an administrator must grant the app these permissions, or the user must sign in interactively to consent",
+        500011 => {
+            "the resource is not known in this tenant: check the resource URI or app id, and that its service principal exists"
+        }
+        65001 => {
+            "consent is missing: an administrator must grant the app these permissions, or the user must sign in interactively to consent"
+        }
         70008 | 700082 => "the refresh token has expired: sign in again",
-        50173 => "the refresh token was revoked (password change or revoked sessions): sign in again",
-        70000 | 9002313 => "the grant (code or refresh token) is invalid or belongs to another app: start the sign-in again",
-        54005 => "the authorization code was already used: codes are single-use, start the sign-in again",
-        501481 => "the PKCE code verifier does not match the challenge: send the verifier created with this sign-in",
-        700024 => "the client assertion's time window is wrong: check the machine's clock and the assertion's nbf/exp",
-        700027 => "the certificate the assertion names is not registered for the app, or the signature does not match it: upload the certificate's public part to the app and check the thumbprints",
-        700021 | 700023 => "the client assertion names the wrong app or audience: iss and sub must be the client id and aud the token endpoint",
+        50173 => {
+            "the refresh token was revoked (password change or revoked sessions): sign in again"
+        }
+        70000 | 9002313 => {
+            "the grant (code or refresh token) is invalid or belongs to another app: start the sign-in again"
+        }
+        54005 => {
+            "the authorization code was already used: codes are single-use, start the sign-in again"
+        }
+        501481 => {
+            "the PKCE code verifier does not match the challenge: send the verifier created with this sign-in"
+        }
+        700024 => {
+            "the client assertion's time window is wrong: check the machine's clock and the assertion's nbf/exp"
+        }
+        700027 => {
+            "the certificate the assertion names is not registered for the app, or the signature does not match it: upload the certificate's public part to the app and check the thumbprints"
+        }
+        700021 | 700023 => {
+            "the client assertion names the wrong app or audience: iss and sub must be the client id and aud the token endpoint"
+        }
         70016 => "the user has not finished signing in yet",
         70020 => "the device code expired: start the device code sign-in again",
         900144 => "a required parameter is missing from the request",
         70003 => "the grant type is not supported",
-        9001023 => "this grant needs a tenant-specific authority (or organizations), not common or consumers",
+        9001023 => {
+            "this grant needs a tenant-specific authority (or organizations), not common or consumers"
+        }
         50196 | 90033 => "the service is busy or temporarily failing: retry after a short wait",
         _ => match error {
-            "invalid_client" => "the client credential was refused: check the secret or certificate",
+            "invalid_client" => {
+                "the client credential was refused: check the secret or certificate"
+            }
             "invalid_grant" => "the grant was refused: sign in again",
-            "interaction_required" | "login_required" | "consent_required" => "the user must sign in interactively",
+            "interaction_required" | "login_required" | "consent_required" => {
+                "the user must sign in interactively"
+            }
             _ => "see the error description and the AADSTS code's documentation",
         },
     }
@@ -136,7 +189,12 @@ mod tests {
             context: None,
         };
         let text = ClientError::Aadsts(Box::new(f)).to_string();
-        assert!(text.starts_with("invalid_client (401): AADSTS7000215: Invalid client secret provided."), "{text}");
+        assert!(
+            text.starts_with(
+                "invalid_client (401): AADSTS7000215: Invalid client secret provided."
+            ),
+            "{text}"
+        );
         assert!(text.contains("hint: the client secret is wrong"));
         assert!(text.contains("trace id: t  correlation id: c"));
         assert!(!text.contains("Timestamp"));

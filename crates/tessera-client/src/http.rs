@@ -17,7 +17,7 @@ const MAX_ATTEMPTS: u32 = 4;
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// A shared HTTP client for identity endpoints.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TokenHttp {
     client: reqwest::Client,
     clock: Arc<dyn Clock>,
@@ -25,9 +25,11 @@ pub struct TokenHttp {
     skew: Arc<AtomicI64>,
 }
 
-impl std::fmt::Debug for dyn Clock {
+impl std::fmt::Debug for TokenHttp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Clock")
+        f.debug_struct("TokenHttp")
+            .field("skew_seconds", &self.skew_seconds())
+            .finish_non_exhaustive()
     }
 }
 
@@ -46,13 +48,23 @@ impl TokenHttp {
     }
 
     pub fn with_clock(options: HttpOptions, clock: Arc<dyn Clock>) -> Result<Self, ClientError> {
-        let mut builder = reqwest::Client::builder().timeout(options.timeout.unwrap_or(Duration::from_secs(30))).user_agent(concat!("tessera/", env!("CARGO_PKG_VERSION")));
+        let mut builder = reqwest::Client::builder()
+            .timeout(options.timeout.unwrap_or(Duration::from_secs(30)))
+            .user_agent(concat!("tessera/", env!("CARGO_PKG_VERSION")));
         if let Some(pem) = &options.extra_ca_pem {
-            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| ClientError::Config(format!("the CA certificate is not valid PEM: {e}")))?;
+            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
+                ClientError::Config(format!("the CA certificate is not valid PEM: {e}"))
+            })?;
             builder = builder.tls_certs_merge(certs);
         }
-        let client = builder.build().map_err(|e| ClientError::Http(format!("building the HTTP client: {e}")))?;
-        Ok(Self { client, clock, skew: Arc::new(AtomicI64::new(0)) })
+        let client = builder
+            .build()
+            .map_err(|e| ClientError::Http(format!("building the HTTP client: {e}")))?;
+        Ok(Self {
+            client,
+            clock,
+            skew: Arc::new(AtomicI64::new(0)),
+        })
     }
 
     pub fn clock(&self) -> &dyn Clock {
@@ -73,15 +85,25 @@ impl TokenHttp {
     }
 
     fn note_date(&self, headers: &reqwest::header::HeaderMap) {
-        let date = headers.get(reqwest::header::DATE).and_then(|v| v.to_str().ok()).and_then(|d| time::OffsetDateTime::parse(d, &time::format_description::well_known::Rfc2822).ok());
+        let date = headers
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|d| {
+                time::OffsetDateTime::parse(d, &time::format_description::well_known::Rfc2822).ok()
+            });
         if let Some(d) = date {
-            self.skew.store(d.unix_timestamp() - self.clock.unix(), Ordering::Relaxed);
+            self.skew
+                .store(d.unix_timestamp() - self.clock.unix(), Ordering::Relaxed);
         }
     }
 
     /// POSTs a form and returns the JSON body of a 2xx answer; Entra's error JSON becomes
     /// [`ClientError::Aadsts`]. 429 and 5xx are retried with `Retry-After` or backoff.
-    pub async fn post_form(&self, url: &str, form: &[(&str, &str)]) -> Result<serde_json::Value, ClientError> {
+    pub async fn post_form(
+        &self,
+        url: &str,
+        form: &[(&str, &str)],
+    ) -> Result<serde_json::Value, ClientError> {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
@@ -97,26 +119,53 @@ impl TokenHttp {
             self.note_date(response.headers());
             if (status == 429 || status >= 500) && attempt < MAX_ATTEMPTS {
                 let wait = retry_after(response.headers()).unwrap_or_else(|| backoff(attempt));
-                tracing::debug!(status, attempt, wait_ms = wait.as_millis() as u64, "token endpoint asked to retry");
+                tracing::debug!(
+                    status,
+                    attempt,
+                    wait_ms = wait.as_millis() as u64,
+                    "token endpoint asked to retry"
+                );
                 tokio::time::sleep(wait.min(MAX_RETRY_AFTER)).await;
                 continue;
             }
-            let body = response.bytes().await.map_err(|e| ClientError::Http(format!("reading the answer from {url}: {e}")))?;
+            let body = response
+                .bytes()
+                .await
+                .map_err(|e| ClientError::Http(format!("reading the answer from {url}: {e}")))?;
             if (200..300).contains(&status) {
-                return serde_json::from_slice(&body).map_err(|_| ClientError::Http(format!("{url} answered {status} without JSON")));
+                return serde_json::from_slice(&body).map_err(|_| {
+                    ClientError::Http(format!("{url} answered {status} without JSON"))
+                });
             }
             return match serde_json::from_slice::<ErrorResponse>(&body) {
-                Ok(response) => Err(ClientError::Aadsts(Box::new(AadstsFailure { status, response, context: None }))),
-                Err(_) if status == 429 || status >= 500 => Err(ClientError::Unavailable { status, attempts: attempt }),
-                Err(_) => Err(ClientError::Http(format!("{url} answered HTTP {status} without an Entra error body"))),
+                Ok(response) => Err(ClientError::Aadsts(Box::new(AadstsFailure {
+                    status,
+                    response,
+                    context: None,
+                }))),
+                Err(_) if status == 429 || status >= 500 => Err(ClientError::Unavailable {
+                    status,
+                    attempts: attempt,
+                }),
+                Err(_) => Err(ClientError::Http(format!(
+                    "{url} answered HTTP {status} without an Entra error body"
+                ))),
             };
         }
     }
 
     /// POSTs to a token endpoint and parses a token response.
-    pub async fn token(&self, url: &str, form: &[(&str, &str)]) -> Result<TokenResponse, ClientError> {
+    pub async fn token(
+        &self,
+        url: &str,
+        form: &[(&str, &str)],
+    ) -> Result<TokenResponse, ClientError> {
         let value = self.post_form(url, form).await?;
-        serde_json::from_value(normalize_numbers(value)).map_err(|e| ClientError::Http(format!("{url} answered a token response of an unexpected shape: {e}")))
+        serde_json::from_value(normalize_numbers(value)).map_err(|e| {
+            ClientError::Http(format!(
+                "{url} answered a token response of an unexpected shape: {e}"
+            ))
+        })
     }
 }
 
@@ -134,7 +183,11 @@ fn normalize_numbers(mut v: serde_json::Value) -> serde_json::Value {
 
 /// `Retry-After` as whole or fractional seconds (HTTP dates are rare here and ignored).
 pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let text = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    let text = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
     let secs: f64 = text.parse().ok()?;
     (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(3600.0)))
 }
@@ -158,7 +211,9 @@ fn redact_url_error(e: &reqwest::Error) -> String {
     } else {
         "HTTP error"
     };
-    let source = std::error::Error::source(e).map(|s| format!(": {s}")).unwrap_or_default();
+    let source = std::error::Error::source(e)
+        .map(|s| format!(": {s}"))
+        .unwrap_or_default();
     format!("{kind}{source}")
 }
 
@@ -173,14 +228,19 @@ mod tests {
         assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
         h.insert(reqwest::header::RETRY_AFTER, "1.5".parse().expect("header"));
         assert_eq!(retry_after(&h), Some(Duration::from_millis(1500)));
-        h.insert(reqwest::header::RETRY_AFTER, "soon".parse().expect("header"));
+        h.insert(
+            reqwest::header::RETRY_AFTER,
+            "soon".parse().expect("header"),
+        );
         assert_eq!(retry_after(&h), None);
         assert!(backoff(1) >= Duration::from_millis(500) && backoff(3) >= Duration::from_secs(2));
     }
 
     #[test]
     fn string_numbers_are_accepted() {
-        let v = normalize_numbers(serde_json::json!({"token_type":"Bearer","expires_in":"3599","access_token":"a"}));
+        let v = normalize_numbers(
+            serde_json::json!({"token_type":"Bearer","expires_in":"3599","access_token":"a"}),
+        );
         let t: TokenResponse = serde_json::from_value(v).expect("parses");
         assert_eq!(t.expires_in, 3599);
     }

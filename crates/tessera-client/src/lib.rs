@@ -1,1 +1,33 @@
-//! placeholder
+//! tessera's client library for the Microsoft identity platform and Graph: every credential
+//! behind one trait, typed AADSTS errors with plain-language advice, and an HTTP layer that
+//! retries the way Entra asks. Works against Entra (login.microsoftonline.com, the default),
+//! the sovereign clouds, and `tessera serve`.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), tessera_client::ClientError> {
+//! use tessera_client::{Authority, ClientSecretCredential, Credential, Secret, TokenHttp, TokenRequest};
+//! let credential = ClientSecretCredential {
+//!     authority: Authority::public("contoso.onmicrosoft.com"),
+//!     client_id: "00000000-0000-0000-0000-000000000000".into(),
+//!     secret: Secret::new(std::env::var("CLIENT_SECRET").unwrap_or_default()),
+//! };
+//! let http = TokenHttp::new(Default::default())?;
+//! let token = credential.fetch(&http, &TokenRequest::new(&["https://graph.microsoft.com/.default"])).await?;
+//! # let _ = token; Ok(()) }
+//! ```
+
+pub mod authority;
+pub mod credential;
+pub mod error;
+pub mod http;
+pub mod secret;
+
+pub use authority::{Authority, Cloud};
+pub use credential::{
+    AssertionSource, ClientAssertionCredential, ClientCertificateCredential,
+    ClientSecretCredential, Credential, DeviceCodeCredential, DeviceCodeInfo, Identity,
+    RefreshTokenCredential, Thumbprint, TokenRequest, UsernamePasswordCredential,
+};
+pub use error::{AadstsFailure, ClientError};
+pub use http::{HttpOptions, TokenHttp};
+pub use secret::Secret;

@@ -217,7 +217,7 @@ pub(crate) async fn list_applications(
 ) -> GraphResult {
     caller.require(READ, READ)?;
     let state = state.0;
-    let opts = ListOptions::parse(q.as_deref(), &headers, &APP_ENTITY)?;
+    let opts = ListOptions::parse(&state, q.as_deref(), &headers, &APP_ENTITY)?;
     let base = graph_base(&state, &headers, &uri);
     let items = state
         .store()
@@ -232,7 +232,7 @@ pub(crate) async fn list_applications(
         })
         .collect();
     let (value, next) = page_in_memory(&opts, items);
-    let next = next.map(|c| opts.next_link(&format!("{base}/applications"), &c));
+    let next = next.map(|c| opts.next_link(&state, &format!("{base}/applications"), &c));
     Ok(page(opts.context(&base, "applications"), None, next, value))
 }
 
@@ -247,7 +247,7 @@ pub(crate) async fn get_application(
     caller.require(READ, READ)?;
     let state = state.0;
     let app = find_application(&state, &caller, &id).await?;
-    let opts = ListOptions::parse(q.as_deref(), &headers, &APP_ENTITY)?;
+    let opts = ListOptions::parse(&state, q.as_deref(), &headers, &APP_ENTITY)?;
     Ok(entity(
         &graph_base(&state, &headers, &uri),
         "applications",
@@ -264,7 +264,7 @@ pub(crate) async fn list_service_principals(
 ) -> GraphResult {
     caller.require(READ, READ)?;
     let state = state.0;
-    let opts = ListOptions::parse(q.as_deref(), &headers, &SP_ENTITY)?;
+    let opts = ListOptions::parse(&state, q.as_deref(), &headers, &SP_ENTITY)?;
     let base = graph_base(&state, &headers, &uri);
     let mut items: Vec<(String, Value)> = state
         .store()
@@ -286,7 +286,7 @@ pub(crate) async fn list_service_principals(
         )),
     ));
     let (value, next) = page_in_memory(&opts, items);
-    let next = next.map(|c| opts.next_link(&format!("{base}/servicePrincipals"), &c));
+    let next = next.map(|c| opts.next_link(&state, &format!("{base}/servicePrincipals"), &c));
     Ok(page(
         opts.context(&base, "servicePrincipals"),
         None,
@@ -310,7 +310,7 @@ pub(crate) async fn get_service_principal(
         || graph_service_principal(&caller.tenant.id),
         service_principal_json,
     );
-    let opts = ListOptions::parse(q.as_deref(), &headers, &SP_ENTITY)?;
+    let opts = ListOptions::parse(&state, q.as_deref(), &headers, &SP_ENTITY)?;
     Ok(entity(
         &graph_base(&state, &headers, &uri),
         "servicePrincipals",

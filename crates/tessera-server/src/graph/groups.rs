@@ -72,7 +72,7 @@ pub(crate) async fn list(
 ) -> GraphResult {
     caller.require(READ, READ)?;
     let state = state.0;
-    let opts = ListOptions::parse(q.as_deref(), &headers, &ENTITY)?;
+    let opts = ListOptions::parse(&state, q.as_deref(), &headers, &ENTITY)?;
     let base = graph_base(&state, &headers, &uri);
     let mut groups = state
         .store()
@@ -91,6 +91,7 @@ pub(crate) async fn list(
     let next = if more {
         groups.last().map(|g| {
             opts.next_link(
+                &state,
                 &format!("{base}/groups"),
                 &Cursor {
                     display_name: Some(g.display_name.clone()),
@@ -130,7 +131,7 @@ pub(crate) async fn count(
             "$count is not currently supported.",
         ));
     }
-    let opts = ListOptions::parse(q.as_deref(), &headers, &ENTITY)?;
+    let opts = ListOptions::parse(&state.0, q.as_deref(), &headers, &ENTITY)?;
     let n = state
         .0
         .store()
@@ -167,7 +168,7 @@ pub(crate) async fn get(
     caller.require(READ, READ)?;
     let state = state.0;
     let group = find(&state, &caller, &id).await?;
-    let opts = ListOptions::parse(q.as_deref(), &headers, &ENTITY)?;
+    let opts = ListOptions::parse(&state, q.as_deref(), &headers, &ENTITY)?;
     let base = graph_base(&state, &headers, &uri);
     let mut body = Map::new();
     body.insert(
@@ -189,7 +190,7 @@ pub(crate) async fn members(
     caller.require(READ, READ)?;
     let state = state.0;
     let group = find(&state, &caller, &id).await?;
-    let opts = ListOptions::parse(q.as_deref(), &headers, &super::users::ENTITY)?;
+    let opts = ListOptions::parse(&state, q.as_deref(), &headers, &super::users::ENTITY)?;
     let base = graph_base(&state, &headers, &uri);
     let mut items = Vec::new();
     for member in &group.members {
@@ -198,7 +199,8 @@ pub(crate) async fn members(
         }
     }
     let (value, next) = page_in_memory(&opts, items);
-    let next = next.map(|c| opts.next_link(&format!("{base}/groups/{}/members", group.id), &c));
+    let next =
+        next.map(|c| opts.next_link(&state, &format!("{base}/groups/{}/members", group.id), &c));
     Ok(page(
         format!("{base}/$metadata#directoryObjects"),
         None,

@@ -233,7 +233,9 @@ fn resource_units(method: &axum::http::Method, path: &str) -> u32 {
 
 /// A short label for why a bearer token was refused (metrics).
 fn auth_failure_reason(message: &str) -> &'static str {
-    if message.contains("expired") {
+    if message.starts_with("IDX") {
+        "malformed"
+    } else if message.contains("expired") {
         "expired"
     } else if message.contains("not yet valid") {
         "not_yet_valid"

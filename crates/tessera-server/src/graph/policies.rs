@@ -171,7 +171,7 @@ pub(crate) async fn list(
 ) -> GraphResult {
     caller.require(READ, READ)?;
     let state = state.0;
-    let opts = ListOptions::parse(q.as_deref(), &headers, &ENTITY)?;
+    let opts = ListOptions::parse(&state, q.as_deref(), &headers, &ENTITY)?;
     let base = graph_base(&state, &headers, &uri);
     let snapshot = state.directory.policy_snapshot(&caller.tenant.id).await?;
     let items = snapshot
@@ -185,7 +185,13 @@ pub(crate) async fn list(
         })
         .collect();
     let (value, next) = page_in_memory(&opts, items);
-    let next = next.map(|c| opts.next_link(&format!("{base}/policies/tokenLifetimePolicies"), &c));
+    let next = next.map(|c| {
+        opts.next_link(
+            &state,
+            &format!("{base}/policies/tokenLifetimePolicies"),
+            &c,
+        )
+    });
     Ok(page(
         opts.context(&base, "policies/tokenLifetimePolicies"),
         None,
@@ -205,7 +211,7 @@ pub(crate) async fn get(
     caller.require(READ, READ)?;
     let state = state.0;
     let p = find(&state, &caller, &id).await?;
-    let opts = ListOptions::parse(q.as_deref(), &headers, &ENTITY)?;
+    let opts = ListOptions::parse(&state, q.as_deref(), &headers, &ENTITY)?;
     Ok(json_response(
         StatusCode::OK,
         &entity_body(
@@ -334,6 +340,7 @@ pub(crate) async fn applies_to(
     let state = state.0;
     let p = find(&state, &caller, &id).await?;
     let opts = ListOptions::parse(
+        &state,
         q.as_deref(),
         &headers,
         &Entity {
@@ -375,6 +382,7 @@ pub(crate) async fn applies_to(
     let (value, next) = page_in_memory(&opts, items);
     let next = next.map(|c| {
         opts.next_link(
+            &state,
             &format!("{base}/policies/tokenLifetimePolicies/{}/appliesTo", p.id),
             &c,
         )

@@ -10,6 +10,7 @@ use tessera_proto::b64;
 use tessera_proto::odata::{self, CompareOp, Filter};
 
 use super::{GraphError, json_response};
+use crate::state::AppState;
 use crate::store::{Cursor, ListOrder};
 
 pub(crate) const DEFAULT_TOP: u32 = 100;
@@ -80,17 +81,27 @@ fn order_tag(order: ListOrder) -> &'static str {
     }
 }
 
-pub(crate) fn encode_skiptoken(order: ListOrder, cursor: &Cursor) -> String {
+/// Skip tokens are opaque and signed with the server's key: a changed token is refused,
+/// never followed.
+pub(crate) fn encode_skiptoken(state: &AppState, order: ListOrder, cursor: &Cursor) -> String {
     let t = SkipToken {
         o: order_tag(order).to_owned(),
         cursor: cursor.clone(),
     };
-    b64::url_encode(serde_json::to_vec(&t).unwrap_or_default())
+    let body = b64::url_encode(serde_json::to_vec(&t).unwrap_or_default());
+    let tag = state.signin.sign("graph skiptoken", body.as_bytes());
+    format!("{body}.{}", b64::url_encode(&tag[..16]))
 }
 
-fn decode_skiptoken(text: &str, order: ListOrder) -> Result<Cursor, GraphError> {
+fn decode_skiptoken(state: &AppState, text: &str, order: ListOrder) -> Result<Cursor, GraphError> {
     let invalid = || GraphError::bad_request("The $skiptoken is not valid for this request.");
-    let bytes = b64::url_decode(text).ok_or_else(invalid)?;
+    let (body, tag) = text.split_once('.').ok_or_else(invalid)?;
+    let tag = b64::url_decode(tag).ok_or_else(invalid)?;
+    let full = state.signin.sign("graph skiptoken", body.as_bytes());
+    if tag.len() != 16 || !crate::crypto::digests_equal(&full[..16], &tag) {
+        return Err(invalid());
+    }
+    let bytes = b64::url_decode(body).ok_or_else(invalid)?;
     let t: SkipToken = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
     if t.o != order_tag(order) {
         return Err(invalid());
@@ -101,6 +112,7 @@ fn decode_skiptoken(text: &str, order: ListOrder) -> Result<Cursor, GraphError> 
 impl ListOptions {
     /// Parses and validates the raw query string against `entity`.
     pub(crate) fn parse(
+        state: &AppState,
         query: Option<&str>,
         headers: &HeaderMap,
         entity: &Entity,
@@ -202,7 +214,7 @@ impl ListOptions {
         }
         o.count = advanced_header && count_requested;
         if let Some(t) = skiptoken {
-            o.after = Some(decode_skiptoken(&t, o.list_order())?);
+            o.after = Some(decode_skiptoken(state, &t, o.list_order())?);
         }
         Ok(o)
     }
@@ -217,7 +229,12 @@ impl ListOptions {
     }
 
     /// The absolute nextLink continuing after `cursor`.
-    pub(crate) fn next_link(&self, base_and_path: &str, cursor: &Cursor) -> String {
+    pub(crate) fn next_link(
+        &self,
+        state: &AppState,
+        base_and_path: &str,
+        cursor: &Cursor,
+    ) -> String {
         let mut link = String::from(base_and_path);
         link.push('?');
         for (k, v) in &self.pairs {
@@ -227,7 +244,7 @@ impl ListOptions {
             link.push('&');
         }
         link.push_str("$skiptoken=");
-        link.push_str(&encode_skiptoken(self.list_order(), cursor));
+        link.push_str(&encode_skiptoken(state, self.list_order(), cursor));
         link
     }
 

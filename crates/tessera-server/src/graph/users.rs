@@ -197,7 +197,7 @@ pub(crate) async fn list(
 ) -> GraphResult {
     caller.require(READ_APP, READ_DELEGATED)?;
     let state = state.0;
-    let opts = ListOptions::parse(q.as_deref(), &headers, &ENTITY)?;
+    let opts = ListOptions::parse(&state, q.as_deref(), &headers, &ENTITY)?;
     let base = graph_base(&state, &headers, &uri);
     let path = format!("{base}/users");
     if state
@@ -212,7 +212,7 @@ pub(crate) async fn list(
         return Ok(page(
             opts.context(&base, "users"),
             None,
-            Some(opts.next_link(&path, &cursor)),
+            Some(opts.next_link(&state, &path, &cursor)),
             Vec::new(),
         ));
     }
@@ -234,6 +234,7 @@ pub(crate) async fn list(
     let next = if more {
         users.last().map(|u| {
             opts.next_link(
+                &state,
                 &path,
                 &Cursor {
                     display_name: Some(u.display_name.clone()),
@@ -273,7 +274,7 @@ pub(crate) async fn count(
             "$count is not currently supported.",
         ));
     }
-    let opts = ListOptions::parse(q.as_deref(), &headers, &ENTITY)?;
+    let opts = ListOptions::parse(&state.0, q.as_deref(), &headers, &ENTITY)?;
     let n = state
         .0
         .store()
@@ -327,7 +328,7 @@ pub(crate) async fn get(
         )?;
     }
     let user = user?;
-    let opts = ListOptions::parse(q.as_deref(), &headers, &ENTITY)?;
+    let opts = ListOptions::parse(&state, q.as_deref(), &headers, &ENTITY)?;
     Ok(entity_response(
         &graph_base(&state, &headers, &uri),
         &user,
@@ -357,7 +358,7 @@ pub(crate) async fn me(
         .user(&caller.tenant.id, user_id)
         .await?
         .ok_or_else(|| GraphError::not_found(user_id))?;
-    let opts = ListOptions::parse(q.as_deref(), &headers, &ENTITY)?;
+    let opts = ListOptions::parse(&state, q.as_deref(), &headers, &ENTITY)?;
     Ok(entity_response(
         &graph_base(&state, &headers, &uri),
         &user,

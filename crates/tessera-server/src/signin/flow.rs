@@ -90,6 +90,15 @@ impl FlowKey {
         Self(hmac::Key::new(hmac::HMAC_SHA256, secret))
     }
 
+    /// A MAC over `data` for another purpose (`purpose` keeps the uses apart).
+    pub(crate) fn tag(&self, purpose: &str, data: &[u8]) -> Vec<u8> {
+        let mut ctx = hmac::Context::with_key(&self.0);
+        ctx.update(purpose.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(data);
+        ctx.sign().as_ref().to_vec()
+    }
+
     pub(crate) fn seal(&self, flow: &Flow) -> String {
         let body = b64::url_encode(serde_json::to_vec(flow).unwrap_or_default());
         let tag = hmac::sign(&self.0, body.as_bytes());

@@ -51,6 +51,11 @@ pub struct SigninState {
 }
 
 impl SigninState {
+    /// Signs opaque tokens the server hands out and must trust back (Graph skip tokens).
+    pub(crate) fn sign(&self, purpose: &str, data: &[u8]) -> Vec<u8> {
+        self.flow_key.tag(purpose, data)
+    }
+
     /// Loads the flow-token key from the store, creating it on first start, so pages issued
     /// before a restart keep working after it.
     pub async fn load(store: &dyn Store, random: &dyn Random) -> Result<Self, ServerError> {

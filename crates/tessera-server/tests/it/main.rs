@@ -3,6 +3,8 @@
 
 mod assertions;
 mod discovery;
+mod graph;
+mod policies;
 mod robustness;
 mod support;
 mod tokens;

@@ -1,0 +1,160 @@
+//! Each credential against the real server: tokens come back, errors are typed and helpful.
+
+use tessera_client::{
+    ClientCertificateCredential, ClientError, ClientSecretCredential, Credential,
+    RefreshTokenCredential, Secret, Thumbprint, TokenRequest, UsernamePasswordCredential,
+};
+
+use crate::support::Running;
+
+const GRAPH: &str = "https://graph.microsoft.com/.default";
+
+fn claims(token: &str) -> serde_json::Value {
+    let part = token.split('.').nth(1).expect("payload");
+    serde_json::from_slice(&tessera_proto::b64::url_decode(part).expect("b64")).expect("json")
+}
+
+#[tokio::test]
+async fn client_secret_and_its_errors() {
+    let s = Running::start(|_| {}).await;
+    let good = ClientSecretCredential {
+        authority: s.authority(),
+        client_id: s.demo.daemon.client_id.clone(),
+        secret: Secret::new(s.demo.daemon.client_secret.clone()),
+    };
+    let t = good
+        .fetch(&s.http, &TokenRequest::new(&[GRAPH]))
+        .await
+        .expect("token");
+    assert_eq!(
+        claims(&t.access_token)["appid"],
+        s.demo.daemon.client_id.as_str()
+    );
+    assert!(
+        format!("{good:?}").contains("[redacted]")
+            && !format!("{good:?}").contains(&s.demo.daemon.client_secret)
+    );
+
+    let bad = ClientSecretCredential {
+        secret: Secret::new("wrong"),
+        ..good.clone()
+    };
+    let err = bad
+        .fetch(&s.http, &TokenRequest::new(&[GRAPH]))
+        .await
+        .expect_err("refused");
+    assert_eq!(err.aadsts_codes(), [7000215]);
+    let text = err.to_string();
+    assert!(text.contains("hint: the client secret is wrong"), "{text}");
+    assert!(text.contains("trace id: "), "{text}");
+
+    let cae = TokenRequest {
+        cae: true,
+        ..TokenRequest::new(&[GRAPH])
+    };
+    let t = good.fetch(&s.http, &cae).await.expect("cae token");
+    assert!(
+        t.expires_in >= 72_000,
+        "CAE-capable clients get long-lived tokens: {}",
+        t.expires_in
+    );
+}
+
+#[tokio::test]
+async fn certificate_from_pem_and_pfx_in_both_thumbprint_styles() {
+    let s = Running::start(|_| {}).await;
+    let cert = std::fs::read(&s.demo.daemon.certificate_pem).expect("cert");
+    let key = std::fs::read(&s.demo.daemon.private_key_pem).expect("key");
+    let mut c = ClientCertificateCredential::from_pem(
+        s.authority(),
+        s.demo.daemon.client_id.clone(),
+        &cert,
+        &key,
+    )
+    .expect("pem");
+    let t = c
+        .fetch(&s.http, &TokenRequest::new(&[GRAPH]))
+        .await
+        .expect("PS256 x5t#S256");
+    assert_eq!(claims(&t.access_token)["appidacr"], "2");
+    c.thumbprint = Thumbprint::Sha1;
+    c.send_x5c = true;
+    c.fetch(&s.http, &TokenRequest::new(&[GRAPH]))
+        .await
+        .expect("RS256 x5t with x5c");
+
+    let pfx = std::fs::read(&s.demo.daemon.pfx).expect("pfx");
+    let p = ClientCertificateCredential::from_pfx(
+        s.authority(),
+        s.demo.daemon.client_id.clone(),
+        &pfx,
+        &Secret::new(s.demo.daemon.pfx_password.clone()),
+    )
+    .expect("pfx");
+    p.fetch(&s.http, &TokenRequest::new(&[GRAPH]))
+        .await
+        .expect("token from PFX");
+    assert!(
+        ClientCertificateCredential::from_pfx(s.authority(), "x", &pfx, &Secret::new("wrong"))
+            .is_err()
+    );
+
+    // A certificate the app does not know: the error names the thumbprints that were sent.
+    let other = ClientCertificateCredential::from_pem(
+        s.authority(),
+        "00000000-0000-0000-0000-000000000001",
+        &cert,
+        &key,
+    )
+    .expect("pem");
+    let err = other
+        .fetch(&s.http, &TokenRequest::new(&[GRAPH]))
+        .await
+        .expect_err("unknown app");
+    assert!(matches!(err, ClientError::Aadsts(_)));
+}
+
+#[tokio::test]
+async fn username_password_then_refresh_token() {
+    let s = Running::start(|_| {}).await;
+    let ropc = UsernamePasswordCredential {
+        authority: s.authority(),
+        client_id: s.demo.public_client.client_id.clone(),
+        username: s.demo.user.username.clone(),
+        password: Secret::new(s.demo.user.password.clone()),
+    };
+    let t = ropc
+        .fetch(&s.http, &TokenRequest::new(&["User.Read"]))
+        .await
+        .expect("ropc");
+    assert_eq!(
+        claims(&t.access_token)["upn"],
+        s.demo.user.username.as_str()
+    );
+    let rt = t
+        .refresh_token
+        .clone()
+        .expect("refresh token with offline_access");
+    let r = RefreshTokenCredential::new(
+        s.authority(),
+        s.demo.public_client.client_id.clone(),
+        Secret::new(rt.clone()),
+    );
+    r.fetch(&s.http, &TokenRequest::new(&["User.Read"]))
+        .await
+        .expect("refresh");
+    assert_ne!(
+        r.current_refresh_token().expose(),
+        rt,
+        "the newest refresh token is kept"
+    );
+    let wrong = UsernamePasswordCredential {
+        password: Secret::new("nope"),
+        ..ropc
+    };
+    let err = wrong
+        .fetch(&s.http, &TokenRequest::new(&["User.Read"]))
+        .await
+        .expect_err("bad password");
+    assert_eq!(err.aadsts_codes(), [50126]);
+}

@@ -1,0 +1,4 @@
+//! tessera-client against a real `tessera serve` (in process, port 0, HTTPS).
+
+mod credentials;
+mod support;
