@@ -20,6 +20,7 @@ pub mod authority;
 pub mod credential;
 pub mod error;
 pub mod http;
+pub mod provider;
 pub mod secret;
 
 pub use authority::{Authority, Cloud};
@@ -30,4 +31,5 @@ pub use credential::{
 };
 pub use error::{AadstsFailure, ClientError};
 pub use http::{HttpOptions, TokenHttp};
+pub use provider::{AccessToken, ProviderStats, TokenProvider};
 pub use secret::Secret;

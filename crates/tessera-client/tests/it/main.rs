@@ -1,4 +1,5 @@
 //! tessera-client against a real `tessera serve` (in process, port 0, HTTPS).
 
 mod credentials;
+mod provider;
 mod support;

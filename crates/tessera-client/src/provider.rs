@@ -1,0 +1,297 @@
+//! Tokens on demand, refreshed ahead of expiry. A token is served from memory until its
+//! refresh point; after it, callers still get the valid token at memory speed while exactly
+//! one refresh per cache key runs in the background. A caller waits on the network only for
+//! the first token, after expiry, or inside a short final window. Failed refreshes keep the
+//! valid token and retry with backoff.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use crate::credential::{Credential, Identity, TokenRequest};
+use crate::error::ClientError;
+use crate::http::TokenHttp;
+use crate::secret::Secret;
+
+/// An access token with when it expires and when it should be refreshed (Unix seconds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessToken {
+    pub token: Secret,
+    pub expires_at: i64,
+    pub refresh_at: i64,
+}
+
+/// When to refresh a token of `lifetime` seconds issued at `now`: the server's `refresh_in`
+/// when given; half the lifetime for tokens of two hours or more; otherwise 5 minutes or 10%
+/// of the lifetime before expiry, whichever is longer (never earlier than half the lifetime);
+/// minus a jitter so that many clients do not refresh together.
+pub fn refresh_point(now: i64, lifetime: i64, refresh_in: Option<i64>, jitter_unit: u8) -> i64 {
+    let jitter_max = (lifetime / 20).clamp(0, 30);
+    let jitter = i64::from(jitter_unit) * jitter_max / 255;
+    if let Some(r) = refresh_in.filter(|r| *r > 0 && *r < lifetime) {
+        return now + r - jitter;
+    }
+    let ahead = if lifetime >= 7200 {
+        lifetime / 2
+    } else {
+        (lifetime / 10).max(300).min(lifetime / 2)
+    };
+    now + lifetime - ahead - jitter
+}
+
+/// How close to expiry a caller waits for a fresh token instead of taking the cached one.
+fn final_window(lifetime: i64) -> i64 {
+    (lifetime / 10).clamp(1, 30)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct CacheKey {
+    identity: Identity,
+    /// Scopes, lower-cased and sorted.
+    target: String,
+    claims: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct SlotState {
+    token: Option<AccessToken>,
+    lifetime: i64,
+    refreshing: bool,
+    failures: u32,
+    retry_at: i64,
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    state: Mutex<SlotState>,
+    done: Notify,
+}
+
+/// Counters that make the provider's behaviour observable in tests and status output.
+#[derive(Debug, Default)]
+pub struct ProviderStats {
+    /// Token requests sent to the identity platform.
+    pub fetches: AtomicU64,
+    /// Times a caller had to wait for the network.
+    pub waits: AtomicU64,
+    /// Background refreshes that failed (the valid token kept being served).
+    pub failed_refreshes: AtomicU64,
+}
+
+/// A credential with an in-memory cache and refresh ahead of expiry.
+#[derive(Debug, Clone)]
+pub struct TokenProvider {
+    credential: Arc<dyn Credential>,
+    http: TokenHttp,
+    slots: Arc<RwLock<HashMap<CacheKey, Arc<Slot>>>>,
+    stats: Arc<ProviderStats>,
+}
+
+enum Next {
+    Serve(AccessToken),
+    Wait,
+    Fetch,
+}
+
+impl TokenProvider {
+    pub fn new(credential: Arc<dyn Credential>, http: TokenHttp) -> Self {
+        Self {
+            credential,
+            http,
+            slots: Arc::default(),
+            stats: Arc::default(),
+        }
+    }
+
+    pub fn stats(&self) -> &ProviderStats {
+        &self.stats
+    }
+
+    fn slot(&self, request: &TokenRequest) -> Arc<Slot> {
+        let mut target: Vec<String> = request
+            .scopes
+            .iter()
+            .map(|s| s.to_ascii_lowercase())
+            .collect();
+        target.sort();
+        let key = CacheKey {
+            identity: self.credential.identity(),
+            target: target.join(" "),
+            claims: request.claims_parameter().ok().flatten(),
+        };
+        if let Some(s) = self
+            .slots
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&key)
+        {
+            return s.clone();
+        }
+        self.slots
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(key)
+            .or_default()
+            .clone()
+    }
+
+    /// A valid token for `request`, from memory when possible.
+    pub async fn token(&self, request: &TokenRequest) -> Result<AccessToken, ClientError> {
+        let slot = self.slot(request);
+        loop {
+            let now = self.http.clock().unix();
+            let done = slot.done.notified();
+            tokio::pin!(done);
+            done.as_mut().enable();
+            let next = {
+                let mut st = slot
+                    .state
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                match st.token.clone() {
+                    Some(t) if now < t.refresh_at => Next::Serve(t),
+                    Some(t) if now < t.expires_at - final_window(st.lifetime) => {
+                        if !st.refreshing && now >= st.retry_at {
+                            st.refreshing = true;
+                            self.spawn_refresh(slot.clone(), request.clone());
+                        }
+                        Next::Serve(t)
+                    }
+                    _ if st.refreshing => Next::Wait,
+                    _ => {
+                        st.refreshing = true;
+                        Next::Fetch
+                    }
+                }
+            };
+            match next {
+                Next::Serve(t) => return Ok(t),
+                Next::Wait => {
+                    self.stats.waits.fetch_add(1, Ordering::Relaxed);
+                    // Bounded: a refresh that never reports still lets the caller retry.
+                    let _ = tokio::time::timeout(Duration::from_secs(60), done).await;
+                }
+                Next::Fetch => {
+                    self.stats.waits.fetch_add(1, Ordering::Relaxed);
+                    return self.fetch_into(&slot, request).await;
+                }
+            }
+        }
+    }
+
+    /// A new token regardless of the cache (after a 401 from a resource).
+    pub async fn force_refresh(&self, request: &TokenRequest) -> Result<AccessToken, ClientError> {
+        let slot = self.slot(request);
+        slot.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .refreshing = true;
+        self.fetch_into(&slot, request).await
+    }
+
+    async fn fetch_into(
+        &self,
+        slot: &Slot,
+        request: &TokenRequest,
+    ) -> Result<AccessToken, ClientError> {
+        let result = fetch(self.credential.as_ref(), &self.http, request, &self.stats).await;
+        let mut st = slot
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        st.refreshing = false;
+        let out = match result {
+            Ok((token, lifetime)) => {
+                st.token = Some(token.clone());
+                st.lifetime = lifetime;
+                st.failures = 0;
+                Ok(token)
+            }
+            Err(e) => Err(e),
+        };
+        drop(st);
+        slot.done.notify_waiters();
+        out
+    }
+
+    fn spawn_refresh(&self, slot: Arc<Slot>, request: TokenRequest) {
+        let (credential, http, stats) = (
+            self.credential.clone(),
+            self.http.clone(),
+            self.stats.clone(),
+        );
+        tokio::spawn(async move {
+            let result = fetch(credential.as_ref(), &http, &request, &stats).await;
+            let now = http.clock().unix();
+            let mut st = slot
+                .state
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            st.refreshing = false;
+            match result {
+                Ok((token, lifetime)) => {
+                    st.token = Some(token);
+                    st.lifetime = lifetime;
+                    st.failures = 0;
+                }
+                Err(e) => {
+                    st.failures += 1;
+                    let backoff = (5i64 << st.failures.min(5)).min(300);
+                    st.retry_at = now + backoff;
+                    stats.failed_refreshes.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(error = %e, retry_in_s = backoff, "refreshing a token failed; the current token is still valid and is being served");
+                }
+            }
+            drop(st);
+            slot.done.notify_waiters();
+        });
+    }
+}
+
+async fn fetch(
+    credential: &dyn Credential,
+    http: &TokenHttp,
+    request: &TokenRequest,
+    stats: &ProviderStats,
+) -> Result<(AccessToken, i64), ClientError> {
+    stats.fetches.fetch_add(1, Ordering::Relaxed);
+    let now = http.clock().unix();
+    let response = credential.fetch(http, request).await?;
+    let lifetime = response.expires_in.max(1);
+    let jitter = uuid::Uuid::new_v4().as_bytes()[0];
+    let token = AccessToken {
+        token: Secret::new(response.access_token),
+        expires_at: now + lifetime,
+        refresh_at: refresh_point(now, lifetime, response.refresh_in, jitter),
+    };
+    Ok((token, lifetime))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refresh_points_follow_the_rules() {
+        // One hour: 10% is 6 minutes, more than 5 minutes.
+        assert_eq!(refresh_point(0, 3600, None, 0), 3600 - 360);
+        // 75 minutes: 10% is 7.5 minutes.
+        assert_eq!(refresh_point(0, 4500, None, 0), 4500 - 450);
+        // 20 minutes: 5 minutes before expiry.
+        assert_eq!(refresh_point(0, 1200, None, 0), 900);
+        // Two hours or more: half the lifetime.
+        assert_eq!(refresh_point(0, 28_800, None, 0), 14_400);
+        // Short test tokens: never before half their life.
+        assert_eq!(refresh_point(0, 20, None, 0), 10);
+        // refresh_in from the server wins.
+        assert_eq!(refresh_point(100, 3600, Some(1800), 0), 1900);
+        // Jitter only moves it earlier, by at most 30 s.
+        let j = refresh_point(0, 3600, None, 255);
+        assert!((3600 - 360 - 30..3600 - 360).contains(&j), "{j}");
+        assert_eq!(final_window(20), 2);
+        assert_eq!(final_window(3600), 30);
+    }
+}
