@@ -2,14 +2,13 @@
 
 use axum::extract::{Path, RawQuery};
 use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::response::IntoResponse;
 use serde_json::{Map, Value, json};
 
 use super::auth::{Caller, Rows};
 use super::query::{Entity, ListOptions, page, page_in_memory};
 use super::users::member_json;
 use super::{GraphError, GraphResult, Shared, graph_base, graph_time, json_response};
-use crate::store::{Cursor, Group, ListQuery};
+use crate::store::{Cursor, Group};
 
 const READ: Rows = &[
     &["GroupMember.Read.All"],
@@ -76,32 +75,12 @@ pub(crate) async fn list(
     let base = graph_base(&state, &headers, &uri);
     let mut groups = state
         .store()
-        .list_groups(
-            &caller.tenant.id,
-            &ListQuery {
-                filter: opts.filter.clone(),
-                order: opts.list_order(),
-                after: opts.after.clone(),
-                limit: opts.top + 1,
-            },
-        )
+        .list_groups(&caller.tenant.id, &opts.store_query())
         .await?;
-    let more = groups.len() > opts.top as usize;
-    groups.truncate(opts.top as usize);
-    let next = if more {
-        groups.last().map(|g| {
-            opts.next_link(
-                &state,
-                &format!("{base}/groups"),
-                &Cursor {
-                    display_name: Some(g.display_name.clone()),
-                    id: g.id.clone(),
-                },
-            )
-        })
-    } else {
-        None
-    };
+    let next = opts.finish_page(&state, &format!("{base}/groups"), &mut groups, |x| Cursor {
+        display_name: Some(x.display_name.clone()),
+        id: x.id.clone(),
+    });
     let count = if opts.count && opts.first_page() {
         Some(
             state
@@ -137,12 +116,7 @@ pub(crate) async fn count(
         .store()
         .count_groups(&caller.tenant.id, opts.filter.as_ref())
         .await?;
-    let mut r = n.to_string().into_response();
-    r.headers_mut().insert(
-        axum::http::header::CONTENT_TYPE,
-        axum::http::HeaderValue::from_static("text/plain"),
-    );
-    Ok(r)
+    Ok(super::query::count_response(n))
 }
 
 async fn find(

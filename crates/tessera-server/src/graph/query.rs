@@ -270,6 +270,48 @@ fn encode(text: &str) -> String {
     out
 }
 
+impl ListOptions {
+    /// The store query for one keyset page: one row more than `$top`, to know whether
+    /// another page follows.
+    pub(crate) fn store_query(&self) -> crate::store::ListQuery {
+        crate::store::ListQuery {
+            filter: self.filter.clone(),
+            order: self.list_order(),
+            after: self.after.clone(),
+            limit: self.top + 1,
+        }
+    }
+
+    /// Trims a page fetched with [`store_query`](Self::store_query) to `$top` and returns the
+    /// nextLink when rows remain, continuing after the last row's `cursor`.
+    pub(crate) fn finish_page<T>(
+        &self,
+        state: &AppState,
+        path: &str,
+        rows: &mut Vec<T>,
+        cursor: impl Fn(&T) -> Cursor,
+    ) -> Option<String> {
+        let more = rows.len() > self.top as usize;
+        rows.truncate(self.top as usize);
+        if more {
+            rows.last().map(|r| self.next_link(state, path, &cursor(r)))
+        } else {
+            None
+        }
+    }
+}
+
+/// `/$count`: the number as `text/plain`, as Graph answers it.
+pub(crate) fn count_response(n: u64) -> Response {
+    use axum::response::IntoResponse as _;
+    let mut r = n.to_string().into_response();
+    r.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("text/plain"),
+    );
+    r
+}
+
 /// A collection page in Graph's shape.
 pub(crate) fn page(
     context: String,

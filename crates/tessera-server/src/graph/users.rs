@@ -4,7 +4,6 @@
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery};
 use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::response::IntoResponse;
 use serde_json::{Map, Value, json};
 use tessera_proto::clock::Clock as _;
 
@@ -16,7 +15,7 @@ use super::{
 };
 use crate::crypto;
 use crate::state::AppState;
-use crate::store::{Cursor, ListQuery, User};
+use crate::store::{Cursor, User};
 
 const READ_APP: Rows = &[
     &["User.Read.All"],
@@ -216,35 +215,14 @@ pub(crate) async fn list(
             Vec::new(),
         ));
     }
-    let order = opts.list_order();
     let mut users = state
         .store()
-        .list_users(
-            &caller.tenant.id,
-            &ListQuery {
-                filter: opts.filter.clone(),
-                order,
-                after: opts.after.clone(),
-                limit: opts.top + 1,
-            },
-        )
+        .list_users(&caller.tenant.id, &opts.store_query())
         .await?;
-    let more = users.len() > opts.top as usize;
-    users.truncate(opts.top as usize);
-    let next = if more {
-        users.last().map(|u| {
-            opts.next_link(
-                &state,
-                &path,
-                &Cursor {
-                    display_name: Some(u.display_name.clone()),
-                    id: u.id.clone(),
-                },
-            )
-        })
-    } else {
-        None
-    };
+    let next = opts.finish_page(&state, &path, &mut users, |x| Cursor {
+        display_name: Some(x.display_name.clone()),
+        id: x.id.clone(),
+    });
     let count = if opts.count && opts.first_page() {
         Some(
             state
@@ -280,12 +258,7 @@ pub(crate) async fn count(
         .store()
         .count_users(&caller.tenant.id, opts.filter.as_ref())
         .await?;
-    let mut r = n.to_string().into_response();
-    r.headers_mut().insert(
-        axum::http::header::CONTENT_TYPE,
-        axum::http::HeaderValue::from_static("text/plain"),
-    );
-    Ok(r)
+    Ok(super::query::count_response(n))
 }
 
 fn entity_response(

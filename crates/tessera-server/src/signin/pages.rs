@@ -23,7 +23,7 @@ pub(crate) fn esc(text: &str) -> String {
 const STYLE: &str = "
 *{box-sizing:border-box}
 body{margin:0;font:16px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;background:#f2f2f2;color:#1b1b1b}
-main{max-width:440px;margin:8vh auto;background:#fff;padding:32px 28px;box-shadow:0 2px 6px rgba(0,0,0,.2)}
+main{max-width:440px;margin:8vh auto;background:#fff;padding:32px 28px;box-shadow:0 2px 6px rgba(0,0,0,.2);overflow-wrap:anywhere}
 @media (max-width:480px){main{margin:0;min-height:100vh;box-shadow:none;padding:24px 18px}}
 .tenant{font-size:.95rem;color:#505050;margin:0 0 12px}
 h1{font-size:1.5rem;margin:0 0 16px;font-weight:600}
@@ -137,11 +137,14 @@ pub(crate) fn password(
         csrf,
         flow,
         &format!(
-            "<p class=\"who\">{}</p>{}<label for=\"password\">Password</label>\
+            "<p class=\"who\">{}</p>{}\
+<input type=\"text\" name=\"username\" value=\"{}\" autocomplete=\"username\" readonly hidden>\
+<label for=\"password\">Password</label>\
 <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required autofocus>\
 <button type=\"submit\">Sign in</button>",
             esc(user),
-            error_line(error)
+            error_line(error),
+            esc(user)
         ),
     );
     page(

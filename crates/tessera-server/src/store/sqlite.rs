@@ -115,27 +115,37 @@ impl SqliteStore {
     }
 }
 
+const USER_COLUMNS: &str =
+    "tenant_id, id, upn, display_name, given_name, surname, mail, account_enabled, doc";
+
+/// Binds a user's nine columns, in `USER_COLUMNS` order.
+fn bind_user<'q>(
+    query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
+    user: &User,
+) -> StoreResult<sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>> {
+    Ok(query
+        .bind(user.tenant_id.clone())
+        .bind(user.id.to_ascii_lowercase())
+        .bind(user.user_principal_name.to_ascii_lowercase())
+        .bind(user.display_name.clone())
+        .bind(user.given_name.clone())
+        .bind(user.surname.clone())
+        .bind(user.mail.clone())
+        .bind(i64::from(user.account_enabled))
+        .bind(to_doc(user)?))
+}
+
 async fn upsert_user(conn: &mut sqlx::SqliteConnection, user: &User) -> StoreResult<()> {
-    let doc = to_doc(user)?;
-    sqlx::query(
-        "INSERT INTO users (tenant_id, id, upn, display_name, given_name, surname, mail, account_enabled, doc)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+    let sql = format!(
+        "INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
          ON CONFLICT (tenant_id, id) DO UPDATE SET upn = excluded.upn, display_name = excluded.display_name,
            given_name = excluded.given_name, surname = excluded.surname, mail = excluded.mail,
-           account_enabled = excluded.account_enabled, doc = excluded.doc",
-    )
-    .bind(&user.tenant_id)
-    .bind(user.id.to_ascii_lowercase())
-    .bind(user.user_principal_name.to_ascii_lowercase())
-    .bind(&user.display_name)
-    .bind(&user.given_name)
-    .bind(&user.surname)
-    .bind(&user.mail)
-    .bind(i64::from(user.account_enabled))
-    .bind(doc)
-    .execute(&mut *conn)
-    .await
-    .map_err(unique_to_conflict)?;
+           account_enabled = excluded.account_enabled, doc = excluded.doc"
+    );
+    bind_user(sqlx::query(sqlx::AssertSqlSafe(sql)), user)?
+        .execute(&mut *conn)
+        .await
+        .map_err(unique_to_conflict)?;
     Ok(())
 }
 
@@ -625,24 +635,14 @@ impl Store for SqliteStore {
     fn insert_users(&self, users: Vec<User>) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             let mut tx = self.pool.begin().await?;
+            let sql = format!(
+                "INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            );
             for user in &users {
-                let doc = to_doc(user)?;
-                sqlx::query(
-                    "INSERT INTO users (tenant_id, id, upn, display_name, given_name, surname, mail, account_enabled, doc)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                )
-                .bind(&user.tenant_id)
-                .bind(user.id.to_ascii_lowercase())
-                .bind(user.user_principal_name.to_ascii_lowercase())
-                .bind(&user.display_name)
-                .bind(&user.given_name)
-                .bind(&user.surname)
-                .bind(&user.mail)
-                .bind(i64::from(user.account_enabled))
-                .bind(doc)
-                .execute(&mut *tx)
-                .await
-                .map_err(unique_to_conflict)?;
+                bind_user(sqlx::query(sqlx::AssertSqlSafe(sql.clone())), user)?
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(unique_to_conflict)?;
             }
             tx.commit().await?;
             Ok(())
