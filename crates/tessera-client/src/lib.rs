@@ -20,6 +20,7 @@ pub mod authority;
 pub mod credential;
 pub mod error;
 pub mod http;
+pub mod persist;
 pub mod provider;
 pub mod secret;
 
@@ -31,5 +32,6 @@ pub use credential::{
 };
 pub use error::{AadstsFailure, ClientError};
 pub use http::{HttpOptions, TokenHttp};
+pub use persist::{KeySource, PersistedToken, PersistentCache};
 pub use provider::{AccessToken, ProviderStats, TokenProvider};
 pub use secret::Secret;

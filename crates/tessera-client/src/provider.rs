@@ -14,6 +14,7 @@ use tokio::sync::Notify;
 use crate::credential::{Credential, Identity, TokenRequest};
 use crate::error::ClientError;
 use crate::http::TokenHttp;
+use crate::persist::{PersistedToken, PersistentCache};
 use crate::secret::Secret;
 
 /// An access token with when it expires and when it should be refreshed (Unix seconds).
@@ -55,6 +56,20 @@ struct CacheKey {
     claims: Option<String>,
 }
 
+impl CacheKey {
+    /// The key's text in the persistent cache (hashed into a file name there).
+    fn persisted(&self) -> String {
+        format!(
+            "v1|{}|{}|{}|{}|{}",
+            self.identity.authority.to_ascii_lowercase(),
+            self.identity.client_id.to_ascii_lowercase(),
+            self.identity.account,
+            self.target,
+            self.claims.as_deref().unwrap_or("")
+        )
+    }
+}
+
 #[derive(Debug, Default)]
 struct SlotState {
     token: Option<AccessToken>,
@@ -64,8 +79,9 @@ struct SlotState {
     retry_at: i64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Slot {
+    key: CacheKey,
     state: Mutex<SlotState>,
     done: Notify,
 }
@@ -88,6 +104,7 @@ pub struct TokenProvider {
     http: TokenHttp,
     slots: Arc<RwLock<HashMap<CacheKey, Arc<Slot>>>>,
     stats: Arc<ProviderStats>,
+    persistent: Option<Arc<PersistentCache>>,
 }
 
 enum Next {
@@ -103,7 +120,14 @@ impl TokenProvider {
             http,
             slots: Arc::default(),
             stats: Arc::default(),
+            persistent: None,
         }
+    }
+
+    /// Shares tokens and refreshes with every process using the same cache directory.
+    pub fn with_persistent_cache(mut self, cache: Arc<PersistentCache>) -> Self {
+        self.persistent = Some(cache);
+        self
     }
 
     pub fn stats(&self) -> &ProviderStats {
@@ -130,17 +154,26 @@ impl TokenProvider {
         {
             return s.clone();
         }
-        self.slots
+        let mut slots = self
+            .slots
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .entry(key)
-            .or_default()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        slots
+            .entry(key.clone())
+            .or_insert_with(|| {
+                Arc::new(Slot {
+                    key,
+                    state: Mutex::default(),
+                    done: Notify::new(),
+                })
+            })
             .clone()
     }
 
     /// A valid token for `request`, from memory when possible.
     pub async fn token(&self, request: &TokenRequest) -> Result<AccessToken, ClientError> {
         let slot = self.slot(request);
+        self.load_persisted(&slot)?;
         loop {
             let now = self.http.clock().unix();
             let done = slot.done.notified();
@@ -192,12 +225,41 @@ impl TokenProvider {
         self.fetch_into(&slot, request).await
     }
 
+    /// A cold slot takes a still-usable token another process left in the persistent cache.
+    fn load_persisted(&self, slot: &Slot) -> Result<(), ClientError> {
+        let Some(cache) = &self.persistent else {
+            return Ok(());
+        };
+        if slot
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .token
+            .is_some()
+        {
+            return Ok(());
+        }
+        if let Some(p) = cache.get(&slot.key.persisted())? {
+            adopt(slot, p, self.http.clock().unix());
+        }
+        Ok(())
+    }
+
     async fn fetch_into(
         &self,
         slot: &Slot,
         request: &TokenRequest,
     ) -> Result<AccessToken, ClientError> {
-        let result = fetch(self.credential.as_ref(), &self.http, request, &self.stats).await;
+        let result = fetch_shared(
+            self.credential.as_ref(),
+            &self.http,
+            request,
+            &self.stats,
+            self.persistent.as_deref(),
+            &slot.key,
+            true,
+        )
+        .await;
         let mut st = slot
             .state
             .lock()
@@ -218,13 +280,23 @@ impl TokenProvider {
     }
 
     fn spawn_refresh(&self, slot: Arc<Slot>, request: TokenRequest) {
-        let (credential, http, stats) = (
+        let (credential, http, stats, persistent) = (
             self.credential.clone(),
             self.http.clone(),
             self.stats.clone(),
+            self.persistent.clone(),
         );
         tokio::spawn(async move {
-            let result = fetch(credential.as_ref(), &http, &request, &stats).await;
+            let result = fetch_shared(
+                credential.as_ref(),
+                &http,
+                &request,
+                &stats,
+                persistent.as_deref(),
+                &slot.key,
+                false,
+            )
+            .await;
             let now = http.clock().unix();
             let mut st = slot
                 .state
@@ -249,6 +321,74 @@ impl TokenProvider {
             slot.done.notify_waiters();
         });
     }
+}
+
+/// Puts a persisted token into a slot if it is still usable.
+fn adopt(slot: &Slot, p: PersistedToken, now: i64) {
+    if p.expires_at - final_window(p.lifetime) <= now {
+        return;
+    }
+    let mut st = slot
+        .state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    st.token = Some(AccessToken {
+        token: Secret::new(p.access_token),
+        expires_at: p.expires_at,
+        refresh_at: p.refresh_at,
+    });
+    st.lifetime = p.lifetime;
+}
+
+/// Fetches a token, coordinating with other processes through the persistent cache: the
+/// entry's lock makes one process refresh at a time, and after taking it the entry is read
+/// again, because another process may have refreshed it meanwhile (then no request is sent).
+/// `need_valid`: the caller has no usable token, so any unexpired entry will do; otherwise
+/// (a refresh ahead of time) only an entry not yet due for refresh does.
+async fn fetch_shared(
+    credential: &dyn Credential,
+    http: &TokenHttp,
+    request: &TokenRequest,
+    stats: &ProviderStats,
+    cache: Option<&PersistentCache>,
+    key: &CacheKey,
+    need_valid: bool,
+) -> Result<(AccessToken, i64), ClientError> {
+    let Some(cache) = cache else {
+        return fetch(credential, http, request, stats).await;
+    };
+    let name = key.persisted();
+    let _lock = cache.lock(&name, Duration::from_secs(120)).await?;
+    let now = http.clock().unix();
+    if let Some(p) = cache.get(&name)? {
+        let usable = if need_valid {
+            p.expires_at - final_window(p.lifetime) > now
+        } else {
+            p.refresh_at > now
+        };
+        if usable {
+            let lifetime = p.lifetime;
+            return Ok((
+                AccessToken {
+                    token: Secret::new(p.access_token),
+                    expires_at: p.expires_at,
+                    refresh_at: p.refresh_at,
+                },
+                lifetime,
+            ));
+        }
+    }
+    let (token, lifetime) = fetch(credential, http, request, stats).await?;
+    cache.put(
+        &name,
+        &PersistedToken {
+            access_token: token.token.expose().to_owned(),
+            expires_at: token.expires_at,
+            refresh_at: token.refresh_at,
+            lifetime,
+        },
+    )?;
+    Ok((token, lifetime))
 }
 
 async fn fetch(

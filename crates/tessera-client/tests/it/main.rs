@@ -2,4 +2,5 @@
 
 mod credentials;
 mod provider;
+mod shared;
 mod support;

@@ -13,7 +13,7 @@ use crate::support::Running;
 
 const GRAPH: &str = "https://graph.microsoft.com/.default";
 
-async fn token_requests(s: &Running) -> u64 {
+pub(crate) async fn token_requests(s: &Running) -> u64 {
     let base = s
         .demo
         .authority
