@@ -56,7 +56,11 @@ async fn child_gets_a_token() {
     let p = TokenProvider::new(credential, http).with_persistent_cache(Arc::new(cache));
     let t = p.token(&TokenRequest::new(&[GRAPH])).await.expect("token");
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, t.token.expose().as_bytes());
-    println!("TOKEN {}", tessera_proto::b64::url_encode(digest));
+    // The parent reads this line from the child's standard output.
+    #[allow(clippy::print_stdout)]
+    {
+        println!("TOKEN {}", tessera_proto::b64::url_encode(digest));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
