@@ -46,6 +46,11 @@ fn msal_python_and_azure_identity_accept_tessera() {
         .env("REQUESTS_CA_BUNDLE", &ca)
         .env("SSL_CERT_FILE", &ca)
         .env("TESSERA_BASE_URL", server.base())
+        .env(
+            "TESSERA_BROWSER_DRIVER",
+            repo_root().join("tests/browser/drive.mjs"),
+        )
+        .env("NODE_EXTRA_CA_CERTS", &ca)
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .output()
         .expect("run pytest");

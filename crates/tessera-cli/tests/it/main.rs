@@ -1,6 +1,7 @@
 //! Integration tests of the `tessera` binary: process-level behaviour (crash safety, logs,
 //! exit codes) and interop with real Microsoft client libraries. One test binary.
 
+mod browser;
 mod interop;
 mod serve;
 mod support;
