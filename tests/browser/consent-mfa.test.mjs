@@ -147,8 +147,9 @@ test('one-time code: a wrong code is refused, the right one continues', async ()
   await page.locator('button[type=submit]').click();
   const hit = await back;
   assert.ok(hit.params.code, JSON.stringify(hit.params));
-  const { id } = await redeemOk(req, hit.params.code);
+  const { id, at } = await redeemOk(req, hit.params.code);
   assert.equal(id.preferred_username, f.mfa_user.username);
+  assert.deepEqual(at.amr, ['pwd', 'mfa'], 'the access token records the second factor');
 
   // The session remembers the second factor: single sign-on without the code page.
   const seen = recordRequests(ctx);

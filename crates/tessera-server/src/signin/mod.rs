@@ -725,7 +725,18 @@ async fn finish(
             )
         }
         Purpose::Authorize(params) => {
-            match issue_code(state, base, tenant, app, params, user, session_hash).await {
+            match issue_code(
+                state,
+                base,
+                tenant,
+                app,
+                params,
+                user,
+                session_hash,
+                flow.mfa_done,
+            )
+            .await
+            {
                 Ok(r) => r,
                 Err(e) => internal(state, &e),
             }
@@ -741,6 +752,7 @@ async fn issue_code(
     params: &AuthorizeParams,
     user: &User,
     session_hash: &str,
+    mfa_done: bool,
 ) -> Result<Response, ServerError> {
     let now = state.clock.unix();
     let code = format!("1.{}", crypto::random_b64url(state.random.as_ref(), 48));
@@ -767,6 +779,7 @@ async fn issue_code(
             claims: params.claims.clone(),
             created_at: now,
             expires_at: now + CODE_SECONDS,
+            mfa: mfa_done,
         })
         .await?;
     let mut fields = vec![("code".to_owned(), code.clone())];

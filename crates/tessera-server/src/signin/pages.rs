@@ -232,7 +232,7 @@ pub(crate) fn pick_account(
         csrf,
         flow,
         &format!(
-            "<p>Pick an account</p><button type=\"submit\" name=\"account\" value=\"current\">{}</button>\
+            "<p>You are signed in as:</p><button type=\"submit\" name=\"account\" value=\"current\">{}</button>\
 <button type=\"submit\" name=\"account\" value=\"other\" class=\"secondary\">Use another account</button>",
             esc(user)
         ),

@@ -348,6 +348,9 @@ pub struct AuthCodeRecord {
     pub claims: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
+    /// The user completed the one-time-code step in this sign-in (`amr` gets `mfa`).
+    #[serde(default)]
+    pub mfa: bool,
 }
 
 /// What redeeming an authorization code found.

@@ -352,6 +352,8 @@ pub(super) struct UserGrant<'a> {
     pub(super) always_refresh: bool,
     /// The authorize request's nonce, echoed into the ID token.
     pub(super) nonce: Option<String>,
+    /// The sign-in included multi-factor authentication.
+    pub(super) mfa: bool,
 }
 
 pub(super) async fn user_response(
@@ -372,6 +374,7 @@ pub(super) async fn user_response(
                 user: g.user,
                 scp: g.delegated.scp.clone(),
                 session_id: &g.session_id,
+                mfa: g.mfa,
             },
             acr: g.acr,
             cae: g.claims.cae,
@@ -496,6 +499,7 @@ pub(super) async fn password(
             refresh_scope: scope_text,
             always_refresh: false,
             nonce: None,
+            mfa: false,
         },
     )
     .await
@@ -571,6 +575,7 @@ pub(super) async fn refresh_token(
             refresh_scope: scope_text,
             always_refresh: true,
             nonce: None,
+            mfa: false,
         },
     )
     .await

@@ -122,6 +122,7 @@ pub(super) async fn authorization_code(
             refresh_scope: scope_text,
             always_refresh: false,
             nonce: record.nonce.clone(),
+            mfa: record.mfa,
         },
     )
     .await
@@ -198,6 +199,7 @@ pub(super) async fn device_code(
             refresh_scope: record.scope.clone(),
             always_refresh: false,
             nonce: None,
+            mfa: false,
         },
     )
     .await
@@ -276,6 +278,7 @@ pub(super) async fn on_behalf_of(
             refresh_scope: scope_text,
             always_refresh: false,
             nonce: None,
+            mfa: false,
         },
     )
     .await

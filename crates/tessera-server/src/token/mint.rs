@@ -25,6 +25,7 @@ pub(crate) enum Subject<'a> {
         user: &'a User,
         scp: String,
         session_id: &'a str,
+        mfa: bool,
     },
 }
 
@@ -174,6 +175,7 @@ pub(crate) fn access_token(
             user,
             scp,
             session_id,
+            mfa,
         } => {
             c.idtyp = Some("user".into());
             c.oid = user.id.clone();
@@ -183,7 +185,11 @@ pub(crate) fn access_token(
             c.sid = Some((*session_id).to_owned());
             if v1 {
                 c.acr = Some("1".into());
-                c.amr = Some(vec!["pwd".into()]);
+                c.amr = Some(if *mfa {
+                    vec!["pwd".into(), "mfa".into()]
+                } else {
+                    vec!["pwd".into()]
+                });
                 c.given_name = user.given_name.clone();
                 c.family_name = user.surname.clone();
                 c.unique_name = Some(user.user_principal_name.clone());
