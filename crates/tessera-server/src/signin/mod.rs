@@ -744,6 +744,7 @@ async fn finish(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn issue_code(
     state: &AppState,
     base: &str,
