@@ -140,6 +140,10 @@ pub struct Directory {
     tenants: RwLock<HashMap<String, Arc<Tenant>>>,
     apps: RwLock<HashMap<AppKey, Arc<Application>>>,
     policies: RwLock<HashMap<String, Arc<PolicySnapshot>>>,
+    /// Bumped by every write, after the store is written and before the caches are cleared.
+    /// A reader caches what it read only if no write happened meanwhile; otherwise a read
+    /// that raced a write could put the old value back after the write cleared it.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Directory {
@@ -162,6 +166,8 @@ fn write<K: std::hash::Hash + Eq, V>(
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+use std::sync::atomic::Ordering::SeqCst;
+
 impl Directory {
     pub fn new(store: Arc<dyn Store>) -> Self {
         Self {
@@ -169,7 +175,30 @@ impl Directory {
             tenants: RwLock::default(),
             apps: RwLock::default(),
             policies: RwLock::default(),
+            generation: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Caches `value` under `key` unless a write happened since `seen` was read.
+    fn remember<K: std::hash::Hash + Eq, V>(
+        &self,
+        map: &RwLock<HashMap<K, V>>,
+        seen: u64,
+        key: K,
+        value: V,
+    ) {
+        let mut guard = write(map);
+        if self.generation.load(SeqCst) == seen {
+            guard.insert(key, value);
+        }
+    }
+
+    /// After a write: no cached value read before it survives.
+    fn invalidate(&self) {
+        self.generation.fetch_add(1, SeqCst);
+        write(&self.tenants).clear();
+        write(&self.apps).clear();
+        write(&self.policies).clear();
     }
 
     pub fn store(&self) -> &dyn Store {
@@ -182,17 +211,18 @@ impl Directory {
         if let Some(t) = read(&self.tenants, &key) {
             return Ok(Some(t));
         }
+        let seen = self.generation.load(SeqCst);
         let Some(tenant) = self.store.tenant(&key).await? else {
             return Ok(None);
         };
         let tenant = Arc::new(tenant);
-        write(&self.tenants).insert(key, tenant.clone());
+        self.remember(&self.tenants, seen, key, tenant.clone());
         Ok(Some(tenant))
     }
 
     pub async fn put_tenant(&self, tenant: Tenant) -> StoreResult<()> {
         self.store.put_tenant(tenant).await?;
-        write(&self.tenants).clear();
+        self.invalidate();
         Ok(())
     }
 
@@ -205,17 +235,18 @@ impl Directory {
         if let Some(a) = read(&self.apps, &key) {
             return Ok(Some(a));
         }
+        let seen = self.generation.load(SeqCst);
         let Some(app) = self.store.application(tenant_id, client_id).await? else {
             return Ok(None);
         };
         let app = Arc::new(app);
-        write(&self.apps).insert(key, app.clone());
+        self.remember(&self.apps, seen, key, app.clone());
         Ok(Some(app))
     }
 
     pub async fn put_application(&self, app: Application) -> StoreResult<()> {
         self.store.put_application(app).await?;
-        write(&self.apps).clear();
+        self.invalidate();
         Ok(())
     }
 
@@ -238,8 +269,7 @@ impl Directory {
 
     pub async fn delete_application(&self, tenant_id: &str, client_id: &str) -> StoreResult<bool> {
         let deleted = self.store.delete_application(tenant_id, client_id).await?;
-        write(&self.apps).clear();
-        write(&self.policies).clear();
+        self.invalidate();
         Ok(deleted)
     }
 
@@ -248,29 +278,30 @@ impl Directory {
         if let Some(p) = read(&self.policies, &tenant_id.to_owned()) {
             return Ok(p);
         }
+        let seen = self.generation.load(SeqCst);
         let snapshot = Arc::new(PolicySnapshot {
             policies: self.store.policies(tenant_id).await?,
             assignments: self.store.policy_assignments(tenant_id).await?,
         });
-        write(&self.policies).insert(tenant_id.to_owned(), snapshot.clone());
+        self.remember(&self.policies, seen, tenant_id.to_owned(), snapshot.clone());
         Ok(snapshot)
     }
 
     pub async fn put_policy(&self, policy: TokenLifetimePolicy) -> StoreResult<()> {
         let r = self.store.put_policy(policy).await;
-        write(&self.policies).clear();
+        self.invalidate();
         r
     }
 
     pub async fn delete_policy(&self, tenant_id: &str, id: &str) -> StoreResult<bool> {
         let r = self.store.delete_policy(tenant_id, id).await;
-        write(&self.policies).clear();
+        self.invalidate();
         r
     }
 
     pub async fn assign_policy(&self, assignment: PolicyAssignment) -> StoreResult<AssignOutcome> {
         let r = self.store.assign_policy(assignment).await;
-        write(&self.policies).clear();
+        self.invalidate();
         r
     }
 
@@ -284,7 +315,7 @@ impl Directory {
             .store
             .unassign_policy(tenant_id, object_id, policy_id)
             .await;
-        write(&self.policies).clear();
+        self.invalidate();
         r
     }
 
