@@ -459,3 +459,110 @@ async fn revoked_sessions_and_disabled_users_stop_refresh() {
     .await;
     assert_eq!(status, 200, "signing in again works after revocation");
 }
+
+const OBO_CONFIG: &str = r#"
+[[tenants]]
+id = "11111111-2222-3333-4444-555555555555"
+domain = "contoso.example"
+
+[[tenants.applications]]
+client_id = "33333333-4444-5555-6666-777777777777"
+display_name = "script"
+public_client = true
+delegated_permissions = { "api://tasks" = ["Tasks.Read"], "https://graph.microsoft.com" = ["User.Read"] }
+
+[[tenants.applications]]
+client_id = "55555555-6666-7777-8888-999999999999"
+display_name = "Tasks API"
+access_token_version = 2
+identifier_uris = ["api://tasks"]
+oauth2_scopes = ["Tasks.Read"]
+secrets = [{ value = "api-secret" }]
+delegated_permissions = { "https://graph.microsoft.com" = ["User.Read"] }
+
+[[tenants.users]]
+user_principal_name = "megan@contoso.example"
+display_name = "Megan Bowen"
+password = "Megan-Pass-1"
+"#;
+
+async fn obo(s: &TestServer, assertion: &str) -> (u16, Value) {
+    s.post_form(
+        &url(s, TENANT),
+        &[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+            ("client_id", API_APP),
+            ("client_secret", "api-secret"),
+            ("assertion", assertion),
+            ("scope", "https://graph.microsoft.com/User.Read"),
+            ("requested_token_use", "on_behalf_of"),
+        ],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn on_behalf_of_trades_an_api_token_for_a_graph_token_for_the_same_user() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path(), OBO_CONFIG);
+    let s = TestServer::start_in(dir, |o| {
+        o.config_file = Some(config);
+        o.test_mode = true;
+    })
+    .await;
+    let (status, body) = ropc(
+        &s,
+        "megan@contoso.example",
+        "Megan-Pass-1",
+        "api://tasks/Tasks.Read",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let api_token = body["access_token"].as_str().expect("token").to_owned();
+    let (_, api_claims) = jwt_parts(&api_token);
+    assert_eq!(api_claims["aud"], API_APP);
+
+    let (status, body) = obo(&s, &api_token).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, graph) = jwt_parts(body["access_token"].as_str().expect("graph token"));
+    assert_eq!(graph["aud"], "https://graph.microsoft.com");
+    assert_eq!(graph["oid"], api_claims["oid"], "the same user");
+    assert_eq!(graph["appid"], API_APP, "issued to the API");
+    assert_eq!(graph["appidacr"], "1");
+    assert!(
+        graph["scp"]
+            .as_str()
+            .expect("scp")
+            .split(' ')
+            .any(|x| x == "User.Read")
+    );
+
+    // A token whose audience is not this API is refused.
+    let (_, body) = ropc(&s, "megan@contoso.example", "Megan-Pass-1", "User.Read").await;
+    let (status, err) = obo(&s, body["access_token"].as_str().expect("graph token")).await;
+    assert_eq!(
+        (status, err["error"].as_str(), aadsts_code(&err)),
+        (400, Some("invalid_grant"), 50013)
+    );
+    // A forged signature is refused.
+    let forged = format!("{}AAAA", &api_token[..api_token.len() - 4]);
+    assert_eq!(aadsts_code(&obo(&s, &forged).await.1), 50013);
+    // An expired user token is refused.
+    s.advance_clock(3 * 3600).await;
+    let (status, err) = obo(&s, &api_token).await;
+    assert_eq!((status, aadsts_code(&err)), (400, 500133));
+    // Without requested_token_use=on_behalf_of the grant is refused.
+    let (status, _) = s
+        .post_form(
+            &url(&s, TENANT),
+            &[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+                ("client_id", API_APP),
+                ("client_secret", "api-secret"),
+                ("assertion", "x"),
+                ("scope", "User.Read"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 400);
+}
