@@ -18,6 +18,7 @@
 
 pub mod authority;
 pub mod credential;
+pub mod environment;
 pub mod error;
 pub mod http;
 pub mod persist;
@@ -30,6 +31,7 @@ pub use credential::{
     ClientSecretCredential, Credential, DeviceCodeCredential, DeviceCodeInfo, Identity,
     RefreshTokenCredential, Thumbprint, TokenRequest, UsernamePasswordCredential,
 };
+pub use environment::{ChainedCredential, from_environment};
 pub use error::{AadstsFailure, ClientError};
 pub use http::{HttpOptions, TokenHttp};
 pub use persist::{KeySource, PersistedToken, PersistentCache};

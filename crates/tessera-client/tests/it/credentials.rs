@@ -158,3 +158,121 @@ async fn username_password_then_refresh_token() {
         .expect_err("bad password");
     assert_eq!(err.aadsts_codes(), [50126]);
 }
+
+#[tokio::test]
+async fn environment_variables_and_chains() {
+    use std::collections::HashMap;
+    use tessera_client::{ChainedCredential, from_environment};
+    let s = Running::start(|_| {}).await;
+    let host = s
+        .demo
+        .authority
+        .rsplit_once('/')
+        .expect("tenant")
+        .0
+        .to_owned();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut vars: HashMap<&str, String> = HashMap::from([
+        ("AZURE_TENANT_ID", s.demo.tenant_id.clone()),
+        ("AZURE_CLIENT_ID", s.demo.daemon.client_id.clone()),
+        ("AZURE_AUTHORITY_HOST", host),
+    ]);
+    fn lookup(vars: &HashMap<&str, String>) -> impl Fn(&str) -> Option<String> + use<> {
+        let owned: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
+        move |k: &str| owned.get(k).cloned()
+    }
+
+    vars.insert("AZURE_CLIENT_SECRET", s.demo.daemon.client_secret.clone());
+    from_environment(lookup(&vars))
+        .expect("secret")
+        .fetch(&s.http, &TokenRequest::new(&[GRAPH]))
+        .await
+        .expect("token by secret");
+    vars.remove("AZURE_CLIENT_SECRET");
+
+    // A PEM holding both the certificate and its key, as azure-identity expects.
+    let mut pem = std::fs::read(&s.demo.daemon.certificate_pem).expect("cert");
+    pem.extend(std::fs::read(&s.demo.daemon.private_key_pem).expect("key"));
+    let pem_path = dir.path().join("daemon.pem");
+    std::fs::write(&pem_path, &pem).expect("write");
+    vars.insert(
+        "AZURE_CLIENT_CERTIFICATE_PATH",
+        pem_path.display().to_string(),
+    );
+    from_environment(lookup(&vars))
+        .expect("cert")
+        .fetch(&s.http, &TokenRequest::new(&[GRAPH]))
+        .await
+        .expect("token by PEM");
+    vars.insert("AZURE_CLIENT_CERTIFICATE_PATH", s.demo.daemon.pfx.clone());
+    vars.insert(
+        "AZURE_CLIENT_CERTIFICATE_PASSWORD",
+        s.demo.daemon.pfx_password.clone(),
+    );
+    from_environment(lookup(&vars))
+        .expect("pfx")
+        .fetch(&s.http, &TokenRequest::new(&[GRAPH]))
+        .await
+        .expect("token by PFX");
+    vars.remove("AZURE_CLIENT_CERTIFICATE_PATH");
+
+    // Workload identity: the federated token file is re-read on every request.
+    let cert = ClientCertificateCredential::from_pem(
+        s.authority(),
+        s.demo.daemon.client_id.clone(),
+        &pem,
+        &pem,
+    )
+    .expect("pem");
+    let token_file = dir.path().join("federated-token");
+    std::fs::write(
+        &token_file,
+        cert.assertion(s.http.server_now())
+            .expect("assertion")
+            .expose(),
+    )
+    .expect("write");
+    vars.insert(
+        "AZURE_FEDERATED_TOKEN_FILE",
+        token_file.display().to_string(),
+    );
+    let federated = from_environment(lookup(&vars)).expect("federated");
+    federated
+        .fetch(&s.http, &TokenRequest::new(&[GRAPH]))
+        .await
+        .expect("token by federated file");
+    std::fs::write(&token_file, "not-a-jwt").expect("rotate");
+    assert!(
+        federated
+            .fetch(&s.http, &TokenRequest::new(&[GRAPH]))
+            .await
+            .is_err(),
+        "the file is read again"
+    );
+
+    // A chain falls through a failing credential to a working one.
+    let bad: std::sync::Arc<dyn Credential> = std::sync::Arc::new(ClientSecretCredential {
+        authority: s.authority(),
+        client_id: s.demo.daemon.client_id.clone(),
+        secret: Secret::new("wrong"),
+    });
+    let good: std::sync::Arc<dyn Credential> = std::sync::Arc::new(ClientSecretCredential {
+        authority: s.authority(),
+        client_id: s.demo.daemon.client_id.clone(),
+        secret: Secret::new(s.demo.daemon.client_secret.clone()),
+    });
+    let chain = ChainedCredential::new(vec![bad.clone(), good]).expect("chain");
+    chain
+        .fetch(&s.http, &TokenRequest::new(&[GRAPH]))
+        .await
+        .expect("second credential works");
+    let err = ChainedCredential::new(vec![bad.clone(), bad])
+        .expect("chain")
+        .fetch(&s.http, &TokenRequest::new(&[GRAPH]))
+        .await
+        .expect_err("all fail");
+    assert!(err.to_string().contains("7000215"), "{err}");
+}
