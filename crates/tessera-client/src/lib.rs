@@ -21,6 +21,7 @@ pub mod credential;
 pub mod environment;
 pub mod error;
 pub mod http;
+pub mod managed;
 pub mod persist;
 pub mod provider;
 pub mod secret;
@@ -34,6 +35,7 @@ pub use credential::{
 pub use environment::{ChainedCredential, from_environment};
 pub use error::{AadstsFailure, ClientError};
 pub use http::{HttpOptions, TokenHttp};
+pub use managed::{ManagedIdentityCredential, ManagedIdentitySource};
 pub use persist::{KeySource, PersistedToken, PersistentCache};
 pub use provider::{AccessToken, ProviderStats, TokenProvider};
 pub use secret::Secret;

@@ -95,6 +95,10 @@ pub struct TokenSettings {
     /// msal-node re-sends its cached assertion until it expires and real Entra accepts it.
     #[serde(default)]
     pub reject_assertion_reuse: bool,
+    /// Test mode: the `X-IDENTITY-HEADER` secret of the App Service managed identity endpoint
+    /// (`/msi/token`); the IMDS endpoint needs only `Metadata: true`.
+    #[serde(default)]
+    pub identity_header: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -125,6 +125,9 @@ impl Server {
             reject_assertion_reuse: file_config
                 .as_ref()
                 .is_some_and(|c| c.token.reject_assertion_reuse),
+            identity_header: file_config
+                .as_ref()
+                .and_then(|c| c.token.identity_header.clone()),
         };
         let signin = signin::SigninState::load(store.as_ref(), random.as_ref()).await?;
         let state = Arc::new(AppState {

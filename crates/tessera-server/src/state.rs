@@ -21,6 +21,8 @@ pub struct Settings {
     /// Test mode: every access and ID token lives exactly this many seconds.
     pub test_token_lifetime: Option<i64>,
     pub reject_assertion_reuse: bool,
+    /// Test mode: the App Service managed identity endpoint's header secret.
+    pub identity_header: Option<String>,
 }
 
 pub struct AppState {

@@ -276,3 +276,122 @@ async fn environment_variables_and_chains() {
         .expect_err("all fail");
     assert!(err.to_string().contains("7000215"), "{err}");
 }
+
+#[tokio::test]
+async fn managed_identity_over_imds_and_app_service() {
+    use tessera_client::{ManagedIdentityCredential, ManagedIdentitySource};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("mi.toml");
+    std::fs::write(
+        &config,
+        r#"
+[token]
+identity_header = "app-service-header-secret"
+
+[[tenants]]
+id = "11111111-2222-3333-4444-555555555555"
+domain = "contoso.example"
+
+[[tenants.applications]]
+client_id = "66666666-7777-8888-9999-000000000000"
+display_name = "vm identity"
+managed_identity = true
+application_permissions = { "https://graph.microsoft.com" = ["User.Read.All"] }
+"#,
+    )
+    .expect("config");
+    let s = Running::start(|o| {
+        o.test_mode = true;
+        o.config_file = Some(config);
+    })
+    .await;
+    let host = s
+        .demo
+        .authority
+        .rsplit_once('/')
+        .expect("tenant")
+        .0
+        .to_owned();
+    let imds = ManagedIdentityCredential::from_environment(|k| {
+        (k == "AZURE_POD_IDENTITY_AUTHORITY_HOST").then(|| host.clone())
+    });
+    assert!(matches!(imds.source, ManagedIdentitySource::Imds { .. }));
+    let t = imds
+        .fetch(&s.http, &TokenRequest::new(&[GRAPH]))
+        .await
+        .expect("IMDS token");
+    let c = claims(&t.access_token);
+    assert_eq!(c["appid"], "66666666-7777-8888-9999-000000000000");
+    assert_eq!(c["appidacr"], "2");
+    assert_eq!(c["roles"][0], "User.Read.All");
+    assert!(
+        t.expires_in >= 3600,
+        "string-typed expires_in parsed: {}",
+        t.expires_in
+    );
+
+    // IMDS's retry rules: a 503 is retried and the token still comes.
+    let r = s
+        .http
+        .reqwest()
+        .post(format!("{host}/_tessera/test/faults"))
+        .json(&serde_json::json!({"target": "token", "path": "/metadata", "status": 503, "retry_after": "0.2", "count": 2}))
+        .send()
+        .await
+        .expect("fault");
+    assert_eq!(r.status().as_u16(), 204);
+    imds.fetch(&s.http, &TokenRequest::new(&[GRAPH]))
+        .await
+        .expect("token after two 503s");
+    let metrics = s
+        .http
+        .reqwest()
+        .get(format!("{host}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("tessera_http_requests_total{route=\"/metadata/identity/oauth2/token\",status=\"503\"} 2"),
+        "the two 503s were served and retried: {metrics}"
+    );
+
+    let app_service = ManagedIdentityCredential::from_environment(|k| match k {
+        "IDENTITY_ENDPOINT" => Some(format!("{host}/msi/token")),
+        "IDENTITY_HEADER" => Some("app-service-header-secret".into()),
+        _ => None,
+    });
+    assert!(matches!(
+        app_service.source,
+        ManagedIdentitySource::AppService { .. }
+    ));
+    let t = app_service
+        .fetch(&s.http, &TokenRequest::new(&[GRAPH]))
+        .await
+        .expect("App Service token");
+    assert!(t.expires_in > 0, "expires_on turned into expires_in");
+    let wrong = ManagedIdentityCredential {
+        source: ManagedIdentitySource::AppService {
+            endpoint: format!("{host}/msi/token"),
+            header: Secret::new("wrong"),
+        },
+        client_id: None,
+    };
+    assert!(
+        wrong
+            .fetch(&s.http, &TokenRequest::new(&[GRAPH]))
+            .await
+            .is_err()
+    );
+    let unknown = ManagedIdentityCredential {
+        client_id: Some("00000000-0000-0000-0000-00000000beef".into()),
+        ..imds.clone()
+    };
+    let err = unknown
+        .fetch(&s.http, &TokenRequest::new(&[GRAPH]))
+        .await
+        .expect_err("no such identity");
+    assert!(err.to_string().contains("Identity not found"), "{err}");
+}

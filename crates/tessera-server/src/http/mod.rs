@@ -2,6 +2,7 @@
 //! error responses, request correlation, and per-route metrics.
 
 mod discovery;
+mod msi;
 mod ops;
 mod token;
 
@@ -76,7 +77,9 @@ pub fn router(state: Arc<AppState>) -> Router {
                 "/_tessera/test/faults",
                 post(ops::add_faults).delete(ops::clear_faults),
             )
-            .route("/_tessera/test/rate-limit", post(ops::rate_limit));
+            .route("/_tessera/test/rate-limit", post(ops::rate_limit))
+            .route("/metadata/identity/oauth2/token", get(msi::imds))
+            .route("/msi/token", get(msi::app_service));
     }
     let app = app
         .merge(crate::graph::router(state.clone()))
