@@ -215,6 +215,17 @@ impl TokenProvider {
         }
     }
 
+    /// Puts a token obtained elsewhere into the cache (imports, tests, benchmarks).
+    pub fn insert(&self, request: &TokenRequest, token: AccessToken) {
+        let slot = self.slot(request);
+        let mut st = slot
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        st.lifetime = (token.expires_at - token.refresh_at).max(1) * 2;
+        st.token = Some(token);
+    }
+
     /// A new token regardless of the cache (after a 401 from a resource).
     pub async fn force_refresh(&self, request: &TokenRequest) -> Result<AccessToken, ClientError> {
         let slot = self.slot(request);
