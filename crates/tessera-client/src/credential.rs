@@ -97,6 +97,9 @@ async fn post(
 }
 
 /// A confidential client with a secret.
+///
+/// Runnable example: `examples/client_secret.rs` (`cargo run -p tessera-client --example client_secret`),
+/// run against `tessera serve` by the integration tests.
 #[derive(Debug, Clone)]
 pub struct ClientSecretCredential {
     pub authority: Authority,
@@ -141,6 +144,9 @@ pub enum Thumbprint {
 }
 
 /// A confidential client with a certificate: signs a client assertion per request.
+///
+/// Runnable example: `examples/client_certificate.rs` (`cargo run -p tessera-client --example client_certificate`),
+/// run against `tessera serve` by the integration tests.
 pub struct ClientCertificateCredential {
     pub authority: Authority,
     pub client_id: String,
@@ -359,6 +365,11 @@ pub enum AssertionSource {
     Command(Vec<String>),
 }
 
+/// A client that proves itself with an assertion from elsewhere: workload identity
+/// federation (a Kubernetes or GitHub token) or a signer outside this process.
+///
+/// Runnable example: `examples/client_assertion.rs` (`cargo run -p tessera-client --example client_assertion`),
+/// run against `tessera serve` by the integration tests.
 #[derive(Debug, Clone)]
 pub struct ClientAssertionCredential {
     pub authority: Authority,
@@ -435,6 +446,9 @@ impl Credential for ClientAssertionCredential {
 
 /// User and password (ROPC). Works, but Microsoft discourages it: it cannot do MFA and
 /// exposes the password to the app; prefer device code or interactive sign-in.
+///
+/// Runnable example: `examples/username_password.rs` (`cargo run -p tessera-client --example username_password`),
+/// run against `tessera serve` by the integration tests.
 #[derive(Debug, Clone)]
 pub struct UsernamePasswordCredential {
     pub authority: Authority,
@@ -486,6 +500,9 @@ fn with_oidc(request: &TokenRequest) -> String {
 }
 
 /// A refresh token held by the caller. The newest refresh token is kept after each use.
+///
+/// Runnable example: `examples/username_password.rs`, which redeems the refresh token the
+/// password flow returned.
 #[derive(Debug)]
 pub struct RefreshTokenCredential {
     pub authority: Authority,
@@ -584,6 +601,9 @@ fn number_or_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Er
 use serde::Deserialize as _;
 
 /// Device code: the callback shows the message; polling honours `interval` and `slow_down`.
+///
+/// Runnable example: `examples/device_code.rs` (`cargo run -p tessera-client --example device_code`),
+/// run against `tessera serve` by the integration tests.
 pub struct DeviceCodeCredential {
     pub authority: Authority,
     pub client_id: String,

@@ -20,6 +20,9 @@ use crate::secret::Secret;
 /// `EnvironmentCredential` does: a client secret, a certificate file (PEM with its key, or
 /// PFX), a federated token file (workload identity), or a user name and password, in that
 /// order. `AZURE_AUTHORITY_HOST` points at another cloud or host.
+///
+/// Runnable example: `examples/environment.rs` (`cargo run -p tessera-client --example environment`),
+/// run against `tessera serve` by the integration tests.
 pub fn from_environment(
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<Arc<dyn Credential>, ClientError> {

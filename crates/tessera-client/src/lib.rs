@@ -15,6 +15,12 @@
 //! let token = credential.fetch(&http, &TokenRequest::new(&["https://graph.microsoft.com/.default"])).await?;
 //! # let _ = token; Ok(()) }
 //! ```
+//!
+//! Every credential has a runnable example in `examples/` (`client_secret`,
+//! `client_certificate`, `client_assertion`, `username_password`, `device_code`,
+//! `managed_identity`, `environment`). They sign in at Entra by default; `TESSERA_AUTHORITY`
+//! and `TESSERA_CA_FILE` point them at another host such as `tessera serve`, and the
+//! integration tests run each of them that way.
 
 pub mod authority;
 pub mod credential;

@@ -24,6 +24,10 @@ pub enum ManagedIdentitySource {
     AppService { endpoint: String, header: Secret },
 }
 
+/// The identity Azure gives the machine or app: no secret to keep.
+///
+/// Runnable example: `examples/managed_identity.rs` (`cargo run -p tessera-client --example managed_identity`),
+/// run against `tessera serve` by the integration tests.
 #[derive(Debug, Clone)]
 pub struct ManagedIdentityCredential {
     pub source: ManagedIdentitySource,

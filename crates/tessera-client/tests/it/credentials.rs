@@ -5,7 +5,7 @@ use tessera_client::{
     RefreshTokenCredential, Secret, Thumbprint, TokenRequest, UsernamePasswordCredential,
 };
 
-use crate::support::Running;
+use crate::support::{APP_SERVICE_HEADER, MANAGED_IDENTITY, Running, drive_device};
 
 const GRAPH: &str = "https://graph.microsoft.com/.default";
 
@@ -164,13 +164,7 @@ async fn environment_variables_and_chains() {
     use std::collections::HashMap;
     use tessera_client::{ChainedCredential, from_environment};
     let s = Running::start(|_| {}).await;
-    let host = s
-        .demo
-        .authority
-        .rsplit_once('/')
-        .expect("tenant")
-        .0
-        .to_owned();
+    let host = s.host();
     let dir = tempfile::tempdir().expect("tempdir");
     let mut vars: HashMap<&str, String> = HashMap::from([
         ("AZURE_TENANT_ID", s.demo.tenant_id.clone()),
@@ -193,11 +187,7 @@ async fn environment_variables_and_chains() {
         .expect("token by secret");
     vars.remove("AZURE_CLIENT_SECRET");
 
-    // A PEM holding both the certificate and its key, as azure-identity expects.
-    let mut pem = std::fs::read(&s.demo.daemon.certificate_pem).expect("cert");
-    pem.extend(std::fs::read(&s.demo.daemon.private_key_pem).expect("key"));
-    let pem_path = dir.path().join("daemon.pem");
-    std::fs::write(&pem_path, &pem).expect("write");
+    let (_, pem_path) = s.daemon_pem(dir.path());
     vars.insert(
         "AZURE_CLIENT_CERTIFICATE_PATH",
         pem_path.display().to_string(),
@@ -220,21 +210,7 @@ async fn environment_variables_and_chains() {
     vars.remove("AZURE_CLIENT_CERTIFICATE_PATH");
 
     // Workload identity: the federated token file is re-read on every request.
-    let cert = ClientCertificateCredential::from_pem(
-        s.authority(),
-        s.demo.daemon.client_id.clone(),
-        &pem,
-        &pem,
-    )
-    .expect("pem");
-    let token_file = dir.path().join("federated-token");
-    std::fs::write(
-        &token_file,
-        cert.assertion(s.http.server_now())
-            .expect("assertion")
-            .expose(),
-    )
-    .expect("write");
+    let token_file = s.federated_token_file(dir.path());
     vars.insert(
         "AZURE_FEDERATED_TOKEN_FILE",
         token_file.display().to_string(),
@@ -280,38 +256,8 @@ async fn environment_variables_and_chains() {
 #[tokio::test]
 async fn managed_identity_over_imds_and_app_service() {
     use tessera_client::{ManagedIdentityCredential, ManagedIdentitySource};
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("mi.toml");
-    std::fs::write(
-        &config,
-        r#"
-[token]
-identity_header = "app-service-header-secret"
-
-[[tenants]]
-id = "11111111-2222-3333-4444-555555555555"
-domain = "contoso.example"
-
-[[tenants.applications]]
-client_id = "66666666-7777-8888-9999-000000000000"
-display_name = "vm identity"
-managed_identity = true
-application_permissions = { "https://graph.microsoft.com" = ["User.Read.All"] }
-"#,
-    )
-    .expect("config");
-    let s = Running::start(|o| {
-        o.test_mode = true;
-        o.config_file = Some(config);
-    })
-    .await;
-    let host = s
-        .demo
-        .authority
-        .rsplit_once('/')
-        .expect("tenant")
-        .0
-        .to_owned();
+    let s = Running::with_managed_identity().await;
+    let host = s.host();
     let imds = ManagedIdentityCredential::from_environment(|k| {
         (k == "AZURE_POD_IDENTITY_AUTHORITY_HOST").then(|| host.clone())
     });
@@ -321,7 +267,7 @@ application_permissions = { "https://graph.microsoft.com" = ["User.Read.All"] }
         .await
         .expect("IMDS token");
     let c = claims(&t.access_token);
-    assert_eq!(c["appid"], "66666666-7777-8888-9999-000000000000");
+    assert_eq!(c["appid"], MANAGED_IDENTITY);
     assert_eq!(c["appidacr"], "2");
     assert_eq!(c["roles"][0], "User.Read.All");
     assert!(
@@ -360,7 +306,7 @@ application_permissions = { "https://graph.microsoft.com" = ["User.Read.All"] }
 
     let app_service = ManagedIdentityCredential::from_environment(|k| match k {
         "IDENTITY_ENDPOINT" => Some(format!("{host}/msi/token")),
-        "IDENTITY_HEADER" => Some("app-service-header-secret".into()),
+        "IDENTITY_HEADER" => Some(APP_SERVICE_HEADER.into()),
         _ => None,
     });
     assert!(matches!(
@@ -394,4 +340,70 @@ application_permissions = { "https://graph.microsoft.com" = ["User.Read.All"] }
         .await
         .expect_err("no such identity");
     assert!(err.to_string().contains("Identity not found"), "{err}");
+}
+
+// Multi-threaded: the server must keep answering the browser while this thread waits for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_code_approved_and_declined_in_a_browser() {
+    let s = Running::start(|_| {}).await;
+    let ca = s.demo.ca_cert.clone().expect("test server CA");
+    for decision in ["accept", "cancel"] {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let shown = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (user, password, seen) = (
+            s.demo.user.username.clone(),
+            s.demo.user.password.clone(),
+            shown.clone(),
+        );
+        let ca = ca.clone();
+        let credential = tessera_client::DeviceCodeCredential::new(
+            s.authority(),
+            s.demo.public_client.client_id.clone(),
+            move |info| {
+                *seen.lock().expect("lock") = info.message.clone();
+                let mut browser = drive_device(
+                    &info.verification_uri,
+                    &info.user_code,
+                    &ca,
+                    (&user, &password),
+                    decision,
+                );
+                let done = tx.clone();
+                std::thread::spawn(move || {
+                    let _ = done.send(browser.output().expect("run node drive.mjs"));
+                });
+            },
+        );
+        // Without the person the device would poll for 15 minutes; a hang guard, not a timing check.
+        let result = tokio::time::timeout(
+            std::time::Duration::from_secs(180),
+            credential.fetch(&s.http, &TokenRequest::new(&["User.Read"])),
+        )
+        .await;
+        let browser = rx.recv().expect("drive.mjs finished");
+        assert!(
+            browser.status.success(),
+            "drive.mjs: {}",
+            String::from_utf8_lossy(&browser.stderr)
+        );
+        assert!(
+            shown.lock().expect("lock").contains("/devicelogin"),
+            "the callback got the message to show"
+        );
+        let result = result.expect("the flow finished once the browser was done");
+        if decision == "accept" {
+            let t = result.expect("device code token");
+            assert_eq!(
+                claims(&t.access_token)["upn"],
+                s.demo.user.username.as_str()
+            );
+            assert!(t.refresh_token.is_some(), "offline_access is asked for");
+        } else {
+            let err = result.expect_err("declined");
+            assert!(
+                matches!(err, ClientError::Interaction(_)),
+                "declined is an interaction error: {err:?}"
+            );
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! tessera-client against a real `tessera serve` (in process, port 0, HTTPS).
 
 mod credentials;
+mod examples;
 mod provider;
 mod shared;
 mod support;

@@ -3,6 +3,9 @@
 use tessera_client::{Authority, HttpOptions, TokenHttp};
 use tessera_server::{DemoFile, ServeOptions, Server};
 
+pub(crate) const MANAGED_IDENTITY: &str = "66666666-7777-8888-9999-000000000000";
+pub(crate) const APP_SERVICE_HEADER: &str = "app-service-header-secret";
+
 pub(crate) struct Running {
     _dir: tempfile::TempDir,
     pub(crate) demo: DemoFile,
@@ -44,7 +47,106 @@ impl Running {
         }
     }
 
+    /// A test-mode server whose one tenant has a managed identity
+    /// (`MANAGED_IDENTITY`, allowed `User.Read.All` on Graph), with IMDS and the App Service
+    /// endpoint (header `APP_SERVICE_HEADER`) served at the same host as the authority.
+    pub(crate) async fn with_managed_identity() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("mi.toml");
+        std::fs::write(
+            &config,
+            format!(
+                r#"
+[token]
+identity_header = "{APP_SERVICE_HEADER}"
+
+[[tenants]]
+id = "11111111-2222-3333-4444-555555555555"
+domain = "contoso.example"
+
+[[tenants.applications]]
+client_id = "{MANAGED_IDENTITY}"
+display_name = "vm identity"
+managed_identity = true
+application_permissions = {{ "https://graph.microsoft.com" = ["User.Read.All"] }}
+"#
+            ),
+        )
+        .expect("config");
+        let s = Self::start(|o| {
+            o.test_mode = true;
+            o.config_file = Some(config);
+        })
+        .await;
+        // The server has read its config; the file may go with `dir`.
+        drop(dir);
+        s
+    }
+
+    /// The authority's scheme and host, where the test-mode identity endpoints also are.
+    pub(crate) fn host(&self) -> String {
+        self.demo
+            .authority
+            .rsplit_once('/')
+            .expect("tenant")
+            .0
+            .to_owned()
+    }
+
     pub(crate) fn authority(&self) -> Authority {
         Authority::parse(&self.demo.authority).expect("authority")
     }
+
+    /// The demo daemon's certificate and private key in one PEM, as azure-identity expects,
+    /// written to `dir/daemon.pem`.
+    pub(crate) fn daemon_pem(&self, dir: &std::path::Path) -> (Vec<u8>, std::path::PathBuf) {
+        let mut pem = std::fs::read(&self.demo.daemon.certificate_pem).expect("cert");
+        pem.extend(std::fs::read(&self.demo.daemon.private_key_pem).expect("key"));
+        let path = dir.join("daemon.pem");
+        std::fs::write(&path, &pem).expect("write pem");
+        (pem, path)
+    }
+
+    /// A federated token file for the daemon: an assertion signed with its certificate, which
+    /// the server accepts as a client assertion.
+    pub(crate) fn federated_token_file(&self, dir: &std::path::Path) -> std::path::PathBuf {
+        let (pem, _) = self.daemon_pem(dir);
+        let cert = tessera_client::ClientCertificateCredential::from_pem(
+            self.authority(),
+            self.demo.daemon.client_id.clone(),
+            &pem,
+            &pem,
+        )
+        .expect("pem");
+        let path = dir.join("federated-token");
+        let assertion = cert.assertion(self.http.server_now()).expect("assertion");
+        std::fs::write(&path, assertion.expose()).expect("write token");
+        path
+    }
+}
+
+/// `node tests/browser/drive.mjs device …`: a person entering the code at the verification
+/// page in Debian's Chromium (Playwright), signing in and answering `decision`
+/// (`accept` or `cancel`). The browser trusts the server's CA `ca`.
+pub(crate) fn drive_device(
+    verification_uri: &str,
+    user_code: &str,
+    ca: &str,
+    (username, password): (&str, &str),
+    decision: &str,
+) -> std::process::Command {
+    let browser = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser");
+    assert!(
+        browser.join("node_modules/playwright-core").exists(),
+        "this test needs tests/browser/node_modules and Chromium: run scripts/test"
+    );
+    let mut cmd = std::process::Command::new(
+        std::env::var("TESSERA_NODE").unwrap_or_else(|_| "node".to_owned()),
+    );
+    cmd.arg(browser.join("drive.mjs"))
+        .args(["device", verification_uri, user_code])
+        .args([username, password, "--decision", decision])
+        .current_dir(&browser)
+        .env("NODE_EXTRA_CA_CERTS", ca);
+    cmd
 }
