@@ -83,7 +83,7 @@ fn scope_text(request: &TokenRequest) -> String {
     request.scopes.join(" ")
 }
 
-async fn post(
+pub(crate) async fn post(
     http: &TokenHttp,
     authority: &Authority,
     mut form: Vec<(&str, String)>,
@@ -489,7 +489,7 @@ impl Credential for UsernamePasswordCredential {
 }
 
 /// User flows ask for a refresh token and an ID token too, as MSAL does.
-fn with_oidc(request: &TokenRequest) -> String {
+pub(crate) fn with_oidc(request: &TokenRequest) -> String {
     let mut scopes = request.scopes.clone();
     for s in ["offline_access", "openid", "profile"] {
         if !scopes.iter().any(|x| x.eq_ignore_ascii_case(s)) {

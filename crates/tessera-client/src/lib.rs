@@ -18,7 +18,7 @@
 //!
 //! Every credential has a runnable example in `examples/` (`client_secret`,
 //! `client_certificate`, `client_assertion`, `username_password`, `device_code`,
-//! `managed_identity`, `environment`). They sign in at Entra by default; `TESSERA_AUTHORITY`
+//! `interactive`, `managed_identity`, `environment`). They sign in at Entra by default; `TESSERA_AUTHORITY`
 //! and `TESSERA_CA_FILE` point them at another host such as `tessera serve`, and the
 //! integration tests run each of them that way.
 
@@ -27,6 +27,7 @@ pub mod credential;
 pub mod environment;
 pub mod error;
 pub mod http;
+pub mod interactive;
 pub mod managed;
 pub mod persist;
 pub mod provider;
@@ -41,6 +42,7 @@ pub use credential::{
 pub use environment::{ChainedCredential, from_environment};
 pub use error::{AadstsFailure, ClientError};
 pub use http::{HttpOptions, TokenHttp};
+pub use interactive::{InteractiveCredential, Redirect, open_system_browser};
 pub use managed::{ManagedIdentityCredential, ManagedIdentitySource};
 pub use persist::{KeySource, PersistedToken, PersistentCache};
 pub use provider::{AccessToken, ProviderStats, TokenProvider};

@@ -262,7 +262,7 @@ impl AadstsError {
 }
 
 /// Entra's error body, field order as the service sends it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorResponse {
     pub error: String,
     pub error_description: String,

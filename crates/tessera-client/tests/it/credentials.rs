@@ -5,7 +5,9 @@ use tessera_client::{
     RefreshTokenCredential, Secret, Thumbprint, TokenRequest, UsernamePasswordCredential,
 };
 
-use crate::support::{APP_SERVICE_HEADER, MANAGED_IDENTITY, Running, drive_device};
+use crate::support::{
+    APP_SERVICE_HEADER, MANAGED_IDENTITY, Running, drive_authorize, drive_device,
+};
 
 const GRAPH: &str = "https://graph.microsoft.com/.default";
 
@@ -406,4 +408,87 @@ async fn device_code_approved_and_declined_in_a_browser() {
             );
         }
     }
+}
+
+// Multi-threaded: the server must keep answering the browser while the opener's thread waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interactive_sign_in_by_loopback_and_by_pasted_address() {
+    use tessera_client::{InteractiveCredential, Redirect};
+    let s = Running::start(|_| {}).await;
+    let ca = s.demo.ca_cert.clone().expect("test server CA");
+    let user = (s.demo.user.username.clone(), s.demo.user.password.clone());
+    let hang_guard = std::time::Duration::from_secs(180);
+
+    // Loopback: the credential listens on 127.0.0.1 and "opens the browser" (Chromium here).
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (ca2, user2) = (ca.clone(), user.clone());
+    let loopback =
+        InteractiveCredential::new(s.authority(), s.demo.public_client.client_id.clone())
+            .with_opener(move |url| {
+                assert!(url.contains("code_challenge_method=S256"), "{url}");
+                let mut cmd = drive_authorize(url, &ca2, (&user2.0, &user2.1), "external");
+                let done = tx.clone();
+                std::thread::spawn(move || {
+                    let _ = done.send(cmd.output().expect("run node drive.mjs"));
+                });
+                Ok(())
+            });
+    let t = tokio::time::timeout(
+        hang_guard,
+        loopback.fetch(&s.http, &TokenRequest::new(&["User.Read"])),
+    )
+    .await
+    .expect("the flow finished")
+    .expect("token by loopback");
+    let browser = rx.recv().expect("drive.mjs finished");
+    let printed = String::from_utf8_lossy(&browser.stdout);
+    assert!(
+        browser.status.success(),
+        "drive.mjs: {}",
+        String::from_utf8_lossy(&browser.stderr)
+    );
+    assert!(printed.starts_with("http://localhost:"), "{printed}");
+    assert_eq!(
+        claims(&t.access_token)["upn"],
+        s.demo.user.username.as_str()
+    );
+    assert!(t.refresh_token.is_some() && t.id_token.is_some());
+
+    // No browser here: the credential shows the URL, the person signs in elsewhere and pastes
+    // the address the browser ended on.
+    let (ca3, user3) = (ca.clone(), user.clone());
+    let mut pasted =
+        InteractiveCredential::new(s.authority(), s.demo.public_client.client_id.clone());
+    pasted.redirect = Redirect::Paste(std::sync::Arc::new(move |url| {
+        let out = drive_authorize(url, &ca3, (&user3.0, &user3.1), "capture")
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }));
+    let t = tokio::time::timeout(
+        hang_guard,
+        pasted.fetch(&s.http, &TokenRequest::new(&["User.Read"])),
+    )
+    .await
+    .expect("the flow finished")
+    .expect("token by pasted address");
+    assert_eq!(
+        claims(&t.access_token)["upn"],
+        s.demo.user.username.as_str()
+    );
+
+    // A pasted address from another sign-in (wrong state) is refused before any code is used.
+    let mut wrong =
+        InteractiveCredential::new(s.authority(), s.demo.public_client.client_id.clone());
+    wrong.redirect = Redirect::Paste(std::sync::Arc::new(|_| {
+        Ok("http://localhost/?code=stolen&state=not-ours".to_owned())
+    }));
+    let err = wrong
+        .fetch(&s.http, &TokenRequest::new(&["User.Read"]))
+        .await
+        .expect_err("state mismatch");
+    assert!(err.to_string().contains("different state"), "{err}");
 }

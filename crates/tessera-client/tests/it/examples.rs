@@ -6,7 +6,7 @@ use std::process::Stdio;
 
 use tokio::io::AsyncBufReadExt;
 
-use crate::support::{MANAGED_IDENTITY, Running, drive_device};
+use crate::support::{MANAGED_IDENTITY, Running, drive_authorize, drive_device};
 
 /// `cargo test` builds the package's examples next to the test binary's `deps` directory.
 fn example(name: &str) -> tokio::process::Command {
@@ -182,6 +182,102 @@ async fn device_code_example_with_a_person_in_a_browser() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&done.stderr)
     );
+    assert!(
+        stdout.contains(&format!("for={} ", s.demo.user.username)),
+        "{stdout}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interactive_example_opens_the_browser_or_takes_a_pasted_address() {
+    let s = Running::start(|_| {}).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = s.demo.ca_cert.as_deref().expect("CA");
+
+    // "The system browser" is $BROWSER: a script that has Chromium sign in through drive.mjs.
+    let browser = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/browser")
+        .canonicalize()
+        .expect("tests/browser");
+    let script = dir.path().join("browser.sh");
+    let log = dir.path().join("browser.log");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\ncd \"$DRIVE_DIR\" && exec \"$DRIVE_NODE\" drive.mjs authorize \"$1\" \"$DRIVE_USER\" \"$DRIVE_PASSWORD\" --app external >\"$DRIVE_LOG\" 2>&1\n",
+    )
+    .expect("script");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let mut cmd = example("interactive");
+    at(&mut cmd, &s);
+    cmd.env("AZURE_CLIENT_ID", &s.demo.public_client.client_id)
+        .env("BROWSER", &script)
+        .env("DRIVE_DIR", &browser)
+        .env(
+            "DRIVE_NODE",
+            std::env::var("TESSERA_NODE").unwrap_or_else(|_| "node".to_owned()),
+        )
+        .env("DRIVE_USER", &s.demo.user.username)
+        .env("DRIVE_PASSWORD", &s.demo.user.password)
+        .env("DRIVE_LOG", &log)
+        .env("NODE_EXTRA_CA_CERTS", ca);
+    let out = cmd.output().await.expect("run example");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}\nbrowser: {}",
+        String::from_utf8_lossy(&out.stderr),
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    assert!(
+        stdout.contains(&format!("for={} ", s.demo.user.username)),
+        "{stdout}"
+    );
+
+    // --no-browser: read the URL from stderr, sign in "elsewhere", paste the address on stdin.
+    let mut cmd = example("interactive");
+    at(&mut cmd, &s);
+    cmd.arg("--no-browser")
+        .env("AZURE_CLIENT_ID", &s.demo.public_client.client_id)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn example");
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let url = loop {
+        let line = lines
+            .next_line()
+            .await
+            .expect("read")
+            .expect("the example prints the sign-in URL");
+        if let Some(u) = line.trim().strip_prefix("https://") {
+            break format!("https://{u}");
+        }
+    };
+    let signed_in = tokio::process::Command::from(drive_authorize(
+        &url,
+        ca,
+        (&s.demo.user.username, &s.demo.user.password),
+        "capture",
+    ))
+    .output()
+    .await
+    .expect("node");
+    assert!(
+        signed_in.status.success(),
+        "drive.mjs: {}",
+        String::from_utf8_lossy(&signed_in.stderr)
+    );
+    let address = String::from_utf8_lossy(&signed_in.stdout);
+    assert!(address.starts_with("http://localhost/?code="), "{address}");
+    let mut stdin = child.stdin.take().expect("stdin");
+    tokio::io::AsyncWriteExt::write_all(&mut stdin, address.as_bytes())
+        .await
+        .expect("paste");
+    drop(stdin);
+    let done = child.wait_with_output().await.expect("example output");
+    let stdout = String::from_utf8_lossy(&done.stdout);
+    assert!(done.status.success(), "{stdout}");
     assert!(
         stdout.contains(&format!("for={} ", s.demo.user.username)),
         "{stdout}"

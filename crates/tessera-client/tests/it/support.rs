@@ -125,16 +125,9 @@ application_permissions = {{ "https://graph.microsoft.com" = ["User.Read.All"] }
     }
 }
 
-/// `node tests/browser/drive.mjs device …`: a person entering the code at the verification
-/// page in Debian's Chromium (Playwright), signing in and answering `decision`
-/// (`accept` or `cancel`). The browser trusts the server's CA `ca`.
-pub(crate) fn drive_device(
-    verification_uri: &str,
-    user_code: &str,
-    ca: &str,
-    (username, password): (&str, &str),
-    decision: &str,
-) -> std::process::Command {
+/// `node tests/browser/drive.mjs …` (Playwright driving Debian's Chromium), trusting the
+/// server's CA `ca`.
+fn drive(ca: &str, args: &[&str]) -> std::process::Command {
     let browser = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser");
     assert!(
         browser.join("node_modules/playwright-core").exists(),
@@ -144,9 +137,43 @@ pub(crate) fn drive_device(
         std::env::var("TESSERA_NODE").unwrap_or_else(|_| "node".to_owned()),
     );
     cmd.arg(browser.join("drive.mjs"))
-        .args(["device", verification_uri, user_code])
-        .args([username, password, "--decision", decision])
+        .args(args)
         .current_dir(&browser)
         .env("NODE_EXTRA_CA_CERTS", ca);
     cmd
+}
+
+/// A person entering the code at the verification page, signing in and answering
+/// `decision` (`accept` or `cancel`).
+pub(crate) fn drive_device(
+    verification_uri: &str,
+    user_code: &str,
+    ca: &str,
+    (username, password): (&str, &str),
+    decision: &str,
+) -> std::process::Command {
+    drive(
+        ca,
+        &[
+            "device",
+            verification_uri,
+            user_code,
+            username,
+            password,
+            "--decision",
+            decision,
+        ],
+    )
+}
+
+/// A person following an authorize URL through the sign-in pages; `app` is how the app gets
+/// the redirect (`external`: its own loopback listener; `capture`: the address is printed, as
+/// a person copying it from the address bar).
+pub(crate) fn drive_authorize(
+    url: &str,
+    ca: &str,
+    (username, password): (&str, &str),
+    app: &str,
+) -> std::process::Command {
+    drive(ca, &["authorize", url, username, password, "--app", app])
 }
