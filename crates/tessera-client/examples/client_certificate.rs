@@ -1,6 +1,6 @@
 //! A daemon's token from a certificate: the library signs a client assertion with the key.
-//! `AZURE_CLIENT_CERTIFICATE_PATH` is a PEM file holding the certificate and its private key,
-//! or a PFX (with `AZURE_CLIENT_CERTIFICATE_PASSWORD` when it has one).
+//! `AZURE_CLIENT_CERTIFICATE_PATH` is a PEM file holding the certificate and its private key
+//! (plain, or encrypted PKCS#8), or a PFX; `AZURE_CLIENT_CERTIFICATE_PASSWORD` opens either.
 //!
 //!   AZURE_TENANT_ID=… AZURE_CLIENT_ID=… AZURE_CLIENT_CERTIFICATE_PATH=app.pem \
 //!     cargo run -p tessera-client --example client_certificate
@@ -19,12 +19,19 @@ async fn main() {
     let path = common::var("AZURE_CLIENT_CERTIFICATE_PATH");
     let bytes = std::fs::read(&path).unwrap_or_else(|e| common::fail(&format!("{path}: {e}")));
     let (authority, client_id) = (common::authority(), common::var("AZURE_CLIENT_ID"));
+    let password =
+        Secret::new(std::env::var("AZURE_CLIENT_CERTIFICATE_PASSWORD").unwrap_or_default());
     let credential = if bytes.starts_with(b"-----") {
-        // One PEM file may hold both; each parser takes the blocks it needs.
-        ClientCertificateCredential::from_pem(authority, client_id, &bytes, &bytes)
+        // One PEM file may hold both; each parser takes the blocks it needs. The password is
+        // for an encrypted key (BEGIN ENCRYPTED PRIVATE KEY).
+        ClientCertificateCredential::from_pem_with_password(
+            authority,
+            client_id,
+            &bytes,
+            &bytes,
+            Some(&password),
+        )
     } else {
-        let password =
-            Secret::new(std::env::var("AZURE_CLIENT_CERTIFICATE_PASSWORD").unwrap_or_default());
         ClientCertificateCredential::from_pfx(authority, client_id, &bytes, &password)
     }
     .unwrap_or_else(|e| common::fail(&e));

@@ -167,6 +167,23 @@ impl std::fmt::Debug for ClientCertificateCredential {
     }
 }
 
+fn pem_chain(cert_pem: &[u8]) -> Result<Vec<Vec<u8>>, ClientError> {
+    rustls_pki_types::CertificateDer::pem_slice_iter(cert_pem)
+        .map(|c| c.map(|d| d.to_vec()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| ClientError::Config(format!("the certificate PEM is not valid: {e}")))
+}
+
+/// The `ENCRYPTED PRIVATE KEY` block of a PEM file that may also hold certificates.
+fn encrypted_key_block(pem: &[u8]) -> Option<&str> {
+    const BEGIN: &str = "-----BEGIN ENCRYPTED PRIVATE KEY-----";
+    const END: &str = "-----END ENCRYPTED PRIVATE KEY-----";
+    let text = std::str::from_utf8(pem).ok()?;
+    let start = text.find(BEGIN)?;
+    let end = start + text[start..].find(END)? + END.len();
+    Some(&text[start..end])
+}
+
 impl ClientCertificateCredential {
     /// From PEM: the certificate (chain) and an unencrypted PKCS#8 or PKCS#1 RSA key (they
     /// may share one file).
@@ -176,13 +193,46 @@ impl ClientCertificateCredential {
         cert_pem: &[u8],
         key_pem: &[u8],
     ) -> Result<Self, ClientError> {
-        let chain: Vec<Vec<u8>> = rustls_pki_types::CertificateDer::pem_slice_iter(cert_pem)
-            .map(|c| c.map(|d| d.to_vec()))
-            .collect::<Result<_, _>>()
-            .map_err(|e| ClientError::Config(format!("the certificate PEM is not valid: {e}")))?;
-        let key = rustls_pki_types::PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| {
-            ClientError::Config(format!("no usable private key in the PEM ({e}); encrypted keys need to be decrypted first, e.g. with openssl pkcs8"))
-        })?;
+        Self::from_pem_with_password(authority, client_id, cert_pem, key_pem, None)
+    }
+
+    /// From PEM whose key may be encrypted PKCS#8 (`BEGIN ENCRYPTED PRIVATE KEY`, PBES2 as
+    /// `openssl pkcs8 -topk8` writes it); `password` opens it and is ignored for plain keys.
+    pub fn from_pem_with_password(
+        authority: Authority,
+        client_id: impl Into<String>,
+        cert_pem: &[u8],
+        key_pem: &[u8],
+        password: Option<&Secret>,
+    ) -> Result<Self, ClientError> {
+        if let Some(block) = encrypted_key_block(key_pem) {
+            let chain = pem_chain(cert_pem)?;
+            let Some(password) = password.filter(|p| !p.expose().is_empty()) else {
+                return Err(ClientError::Config(
+                    "the private key is encrypted: give its password (AZURE_CLIENT_CERTIFICATE_PASSWORD)".into(),
+                ));
+            };
+            let invalid = |e: &dyn std::fmt::Display| {
+                ClientError::Config(format!("the encrypted private key is not valid: {e}"))
+            };
+            let (_, der) =
+                pkcs8::der::pem::decode_vec(block.as_bytes()).map_err(|e| invalid(&e))?;
+            let info =
+                <pkcs8::EncryptedPrivateKeyInfoRef<'_> as pkcs8::der::Decode>::from_der(&der)
+                    .map_err(|e| invalid(&e))?;
+            let der = info.decrypt(password.expose()).map_err(|_| {
+                ClientError::Config(
+                    "the encrypted private key did not open: wrong password, or an encryption scheme other than PBES2 (PBKDF2 or scrypt with AES-CBC)".into(),
+                )
+            })?;
+            let pair = RsaKeyPair::from_pkcs8(der.as_bytes()).map_err(|e| {
+                ClientError::Config(format!("the private key is not a usable RSA key: {e}"))
+            })?;
+            return Self::new(authority, client_id.into(), pair, chain);
+        }
+        let chain = pem_chain(cert_pem)?;
+        let key = rustls_pki_types::PrivateKeyDer::from_pem_slice(key_pem)
+            .map_err(|e| ClientError::Config(format!("no usable private key in the PEM: {e}")))?;
         let pair = match &key {
             rustls_pki_types::PrivateKeyDer::Pkcs8(k) => {
                 RsaKeyPair::from_pkcs8(k.secret_pkcs8_der())

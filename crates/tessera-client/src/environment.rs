@@ -69,12 +69,17 @@ pub fn from_environment(
             ClientError::io(format!("reading AZURE_CLIENT_CERTIFICATE_PATH {path}"), e)
         })?;
         let lower = path.to_ascii_lowercase();
+        let password = Secret::new(get("AZURE_CLIENT_CERTIFICATE_PASSWORD").unwrap_or_default());
         let mut credential = if lower.ends_with(".pfx") || lower.ends_with(".p12") {
-            let password =
-                Secret::new(get("AZURE_CLIENT_CERTIFICATE_PASSWORD").unwrap_or_default());
             ClientCertificateCredential::from_pfx(authority, client_id, &bytes, &password)?
         } else {
-            ClientCertificateCredential::from_pem(authority, client_id, &bytes, &bytes)?
+            ClientCertificateCredential::from_pem_with_password(
+                authority,
+                client_id,
+                &bytes,
+                &bytes,
+                Some(&password),
+            )?
         };
         // azure-identity sends RS256 with the SHA-1 thumbprint; keep its wire shape.
         credential.thumbprint = Thumbprint::Sha1;

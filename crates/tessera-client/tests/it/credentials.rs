@@ -101,6 +101,49 @@ async fn certificate_from_pem_and_pfx_in_both_thumbprint_styles() {
             .is_err()
     );
 
+    // Encrypted PKCS#8 as OpenSSL writes it (PBES2: PBKDF2-HMAC-SHA256, AES-256-CBC).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let encrypted = dir.path().join("key.enc.pem");
+    let status = std::process::Command::new("openssl")
+        .args([
+            "pkcs8",
+            "-topk8",
+            "-v2",
+            "aes-256-cbc",
+            "-passout",
+            "pass:Open-Sesame-9",
+        ])
+        .arg("-in")
+        .arg(&s.demo.daemon.private_key_pem)
+        .arg("-out")
+        .arg(&encrypted)
+        .status()
+        .expect("openssl");
+    assert!(status.success());
+    let enc = std::fs::read(&encrypted).expect("read");
+    assert!(String::from_utf8_lossy(&enc).contains("BEGIN ENCRYPTED PRIVATE KEY"));
+    let open = |password: Option<&str>| {
+        ClientCertificateCredential::from_pem_with_password(
+            s.authority(),
+            s.demo.daemon.client_id.clone(),
+            &cert,
+            &enc,
+            password.map(Secret::new).as_ref(),
+        )
+    };
+    open(Some("Open-Sesame-9"))
+        .expect("opens with its password")
+        .fetch(&s.http, &TokenRequest::new(&[GRAPH]))
+        .await
+        .expect("token with the decrypted key");
+    let wrong = open(Some("nope")).expect_err("wrong password");
+    assert!(wrong.to_string().contains("did not open"), "{wrong}");
+    let missing = open(None).expect_err("no password");
+    assert!(
+        missing.to_string().contains("give its password"),
+        "{missing}"
+    );
+
     // A certificate the app does not know: the error names the thumbprints that were sent.
     let other = ClientCertificateCredential::from_pem(
         s.authority(),
