@@ -3,7 +3,9 @@
 //! a crash leaves the old entry or the new one, and readers never see a torn entry. A
 //! per-entry lock file (`flock`, released by the kernel when a holder dies) makes one
 //! process at a time refresh an entry. Entries are sealed with AES-256-GCM; the key comes
-//! from the caller or a 0600 key file beside the cache, never from the cache files.
+//! from the caller, a passphrase, or a 0600 key file kept apart from the cache, never from the
+//! cache files; plaintext only when asked for. `cache.json` records which, so a wrong key or
+//! passphrase is refused at open instead of making every entry look corrupt.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read as _, Write as _};
@@ -18,7 +20,26 @@ use crate::error::ClientError;
 use crate::secret::Secret;
 
 const MAGIC: &[u8; 4] = b"TSC1";
+const PLAIN_MAGIC: &[u8; 4] = b"TSP1";
 const NONCE_LEN: usize = 12;
+const HEADER: &str = "cache.json";
+/// Sealed into the header with the cache key: opening it proves the key is the cache's.
+const KEY_CHECK: &[u8] = b"tessera token cache key check v1";
+/// PBKDF2-HMAC-SHA256 rounds for passphrases (OWASP's 2023 figure for this PRF).
+const PASSPHRASE_ROUNDS: u32 = 600_000;
+
+/// `cache.json`: how the directory's entries are stored.
+#[derive(Serialize, Deserialize)]
+struct Header {
+    version: u32,
+    encrypted: bool,
+    /// Base64 salt, for a passphrase-derived key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    salt: Option<String>,
+    /// Base64 nonce + sealed `KEY_CHECK`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    check: Option<String>,
+}
 
 /// What a cache entry holds.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,17 +62,38 @@ impl std::fmt::Debug for PersistedToken {
 /// Where the cache key comes from, for the CLI's status line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeySource {
-    /// Given by the caller (a key or a passphrase-derived key).
+    /// A key given by the caller.
     Provided,
+    /// Derived from the user's passphrase (PBKDF2-HMAC-SHA256, salt in `cache.json`).
+    Passphrase,
     /// A 0600 key file in the user's config directory, separate from the cache, so a copied
     /// cache directory alone is useless.
     KeyFile,
+    /// No encryption, by explicit opt-in: anyone who can read the files can use the tokens.
+    Plaintext,
 }
 
-/// An encrypted, crash-safe, multi-process token cache directory.
+impl KeySource {
+    /// One line for a status display.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Provided => "encrypted with a key the application provides",
+            Self::Passphrase => "encrypted with a key derived from your passphrase",
+            Self::KeyFile => {
+                "encrypted with a key in a separate 0600 file (no OS secret store in use); a copy of the cache alone is useless, but anyone who can read both files can use the tokens"
+            }
+            Self::Plaintext => {
+                "NOT encrypted (plaintext was asked for): anyone who can read the files can use the tokens"
+            }
+        }
+    }
+}
+
+/// An encrypted (or, by opt-in, plaintext), crash-safe, multi-process token cache directory.
 pub struct PersistentCache {
     dir: PathBuf,
-    key: RandomizedNonceKey,
+    /// `None` for a plaintext cache.
+    key: Option<RandomizedNonceKey>,
     pub key_source: KeySource,
 }
 
@@ -148,15 +190,161 @@ impl PersistentCache {
         Self::open_raw(dir.into(), &raw, KeySource::KeyFile)
     }
 
+    /// Opens a cache directory whose key is derived from `passphrase`. Deriving takes a
+    /// noticeable fraction of a second on purpose (600,000 PBKDF2 rounds).
+    pub fn open_with_passphrase(
+        dir: impl Into<PathBuf>,
+        passphrase: &Secret,
+    ) -> Result<Self, ClientError> {
+        let dir = dir.into();
+        if passphrase.expose().is_empty() {
+            return Err(ClientError::Config("the cache passphrase is empty".into()));
+        }
+        private_dir(&dir)?;
+        let mut fresh = [0u8; 16];
+        aws_lc_rs::rand::fill(&mut fresh)
+            .map_err(|_| ClientError::Config("no system randomness for the salt".into()))?;
+        let header = Self::header_or(&dir, || Header {
+            version: 1,
+            encrypted: true,
+            salt: Some(tessera_proto::b64::std_encode(fresh)),
+            check: None,
+        })?;
+        let salt = header
+            .salt
+            .as_deref()
+            .and_then(tessera_proto::b64::decode_lenient)
+            .ok_or_else(|| {
+                ClientError::Config(format!(
+                    "the cache at {} was not created with a passphrase; open it with its key",
+                    dir.display()
+                ))
+            })?;
+        let mut raw = [0u8; 32];
+        aws_lc_rs::pbkdf2::derive(
+            aws_lc_rs::pbkdf2::PBKDF2_HMAC_SHA256,
+            std::num::NonZeroU32::new(PASSPHRASE_ROUNDS).unwrap_or(std::num::NonZeroU32::MIN),
+            &salt,
+            passphrase.expose().as_bytes(),
+            &mut raw,
+        );
+        Self::open_raw(dir, &raw, KeySource::Passphrase)
+    }
+
+    /// Opens a cache directory that stores tokens unencrypted. Only for a user who asked for
+    /// it: a warning is logged every time.
+    pub fn open_plaintext(dir: impl Into<PathBuf>) -> Result<Self, ClientError> {
+        let dir = dir.into();
+        private_dir(&dir)?;
+        let header = Self::header_or(&dir, || Header {
+            version: 1,
+            encrypted: false,
+            salt: None,
+            check: None,
+        })?;
+        if header.encrypted {
+            return Err(ClientError::Config(format!(
+                "the cache at {} is encrypted; it cannot be opened as plaintext",
+                dir.display()
+            )));
+        }
+        tracing::warn!(dir = %dir.display(), "the token cache is stored in plaintext, as configured: anyone who can read these files can use the tokens");
+        Ok(Self {
+            dir,
+            key: None,
+            key_source: KeySource::Plaintext,
+        })
+    }
+
     fn open_raw(dir: PathBuf, raw: &[u8], key_source: KeySource) -> Result<Self, ClientError> {
         private_dir(&dir)?;
         let key = RandomizedNonceKey::new(&AES_256_GCM, raw)
             .map_err(|_| ClientError::Config("the cache key is not a valid AES-256 key".into()))?;
+        let mut check = KEY_CHECK.to_vec();
+        let nonce = key
+            .seal_in_place_append_tag(Aad::from(HEADER.as_bytes()), &mut check)
+            .map_err(|_| ClientError::Config("sealing the key check failed".into()))?;
+        let sealed = [nonce.as_ref(), check.as_slice()].concat();
+        let header = Self::header_or(&dir, || Header {
+            version: 1,
+            encrypted: true,
+            salt: None,
+            check: Some(tessera_proto::b64::std_encode(&sealed)),
+        })?;
+        if !header.encrypted {
+            return Err(ClientError::Config(format!(
+                "the cache at {} stores plaintext (it was opened that way first); open it as plaintext or use another directory",
+                dir.display()
+            )));
+        }
+        match header.check.as_deref() {
+            Some(c) => {
+                let mut bytes = tessera_proto::b64::decode_lenient(c).unwrap_or_default();
+                let opened = (bytes.len() > NONCE_LEN)
+                    .then(|| {
+                        let (n, sealed) = bytes.split_at_mut(NONCE_LEN);
+                        let nonce = Nonce::try_assume_unique_for_key(n).ok()?;
+                        key.open_in_place(nonce, Aad::from(HEADER.as_bytes()), sealed)
+                            .ok()
+                            .map(|p| p == KEY_CHECK)
+                    })
+                    .flatten();
+                if opened != Some(true) {
+                    return Err(ClientError::Config(format!(
+                        "this key does not open the cache at {} (it was created with another key or passphrase); use that one, or remove the directory to start over",
+                        dir.display()
+                    )));
+                }
+            }
+            // A passphrase header gets its check on first open.
+            None => {
+                let updated = Header {
+                    check: Some(tessera_proto::b64::std_encode(&sealed)),
+                    ..header
+                };
+                let text = serde_json::to_vec_pretty(&updated)
+                    .map_err(|e| ClientError::Config(e.to_string()))?;
+                write_atomic(&dir.join(HEADER), &text)?;
+            }
+        }
         Ok(Self {
             dir,
-            key,
+            key: Some(key),
             key_source,
         })
+    }
+
+    /// Reads `cache.json`, creating it from `fresh` when absent. Creation links a complete
+    /// temp file into place, so of two processes creating it at once exactly one wins and
+    /// both then read the winner's.
+    fn header_or(dir: &Path, fresh: impl FnOnce() -> Header) -> Result<Header, ClientError> {
+        let path = dir.join(HEADER);
+        let parse = |bytes: &[u8]| {
+            serde_json::from_slice::<Header>(bytes).map_err(|e| {
+                ClientError::Config(format!(
+                    "{} is not a tessera cache header ({e}); move it away to start over",
+                    path.display()
+                ))
+            })
+        };
+        match fs::read(&path) {
+            Ok(bytes) => return parse(&bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(ClientError::io(format!("reading {}", path.display()), e)),
+        }
+        let text =
+            serde_json::to_vec_pretty(&fresh()).map_err(|e| ClientError::Config(e.to_string()))?;
+        let tmp = dir.join(format!(".{HEADER}.{}.tmp", uuid::Uuid::new_v4().simple()));
+        write_atomic(&tmp, &text)?;
+        let linked = fs::hard_link(&tmp, &path);
+        let _ = fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => parse(&text),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                parse(&fs::read(&path).map_err(io(format!("reading {}", path.display())))?)
+            }
+            Err(e) => Err(ClientError::io(format!("creating {}", path.display()), e)),
+        }
     }
 
     pub fn dir(&self) -> &Path {
@@ -200,14 +388,20 @@ impl PersistentCache {
     }
 
     fn open_entry(&self, key: &str, bytes: &mut [u8]) -> Option<PersistedToken> {
+        let Some(cipher) = &self.key else {
+            // Plaintext: the entry's key is stored with it, so swapped files are still caught.
+            let body = bytes.strip_prefix(PLAIN_MAGIC.as_slice())?;
+            let (stored_key, token): (String, PersistedToken) =
+                serde_json::from_slice(body).ok()?;
+            return (stored_key == key).then_some(token);
+        };
         if bytes.len() < MAGIC.len() + NONCE_LEN + 16 || &bytes[..4] != MAGIC {
             return None;
         }
         let (head, sealed) = bytes.split_at_mut(MAGIC.len() + NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(&head[MAGIC.len()..]).ok()?;
         // The entry's key is authenticated, so files cannot be swapped between entries.
-        let plain = self
-            .key
+        let plain = cipher
             .open_in_place(nonce, Aad::from(key.as_bytes()), sealed)
             .ok()?;
         serde_json::from_slice(plain).ok()
@@ -215,9 +409,14 @@ impl PersistentCache {
 
     /// Writes an entry atomically.
     pub fn put(&self, key: &str, token: &PersistedToken) -> Result<(), ClientError> {
+        let Some(cipher) = &self.key else {
+            let mut out = PLAIN_MAGIC.to_vec();
+            serde_json::to_writer(&mut out, &(key, token))
+                .map_err(|e| ClientError::Config(e.to_string()))?;
+            return write_atomic(&self.entry_path(key), &out);
+        };
         let mut data = serde_json::to_vec(token).map_err(|e| ClientError::Config(e.to_string()))?;
-        let nonce = self
-            .key
+        let nonce = cipher
             .seal_in_place_append_tag(Aad::from(key.as_bytes()), &mut data)
             .map_err(|_| ClientError::Config("sealing a cache entry failed".into()))?;
         let mut out = Vec::with_capacity(4 + NONCE_LEN + data.len());
@@ -345,17 +544,76 @@ mod tests {
             "set aside"
         );
 
-        // The same directory with another key reads nothing and does not crash.
+        // Another key is refused at open, before it could set entries aside as unreadable.
         let other_key = Secret::new(tessera_proto::b64::std_encode([7u8; 32]));
-        let wrong =
-            PersistentCache::open_with_key(dir.path().join("cache"), &other_key).expect("open");
-        assert_eq!(wrong.get("k").expect("get"), None);
+        let wrong = PersistentCache::open_with_key(dir.path().join("cache"), &other_key)
+            .expect_err("wrong key");
+        assert!(
+            wrong.to_string().contains("does not open the cache"),
+            "{wrong}"
+        );
+        assert!(
+            PersistentCache::open_plaintext(dir.path().join("cache")).is_err(),
+            "an encrypted cache is not opened as plaintext"
+        );
+        assert_eq!(c.get("k").expect("get"), Some(token(2)), "still there");
 
         fs::write(dir.path().join("cache/garbage.tok"), b"not a cache entry").expect("write");
         assert!(
             PersistentCache::open_with_key(dir.path().join("cache"), &Secret::new("short"))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn passphrase_and_plaintext_caches() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pass = Secret::new("correct horse battery staple");
+        let c = PersistentCache::open_with_passphrase(dir.path().join("p"), &pass).expect("open");
+        assert_eq!(c.key_source, KeySource::Passphrase);
+        c.put("k", &token(3)).expect("put");
+        let again =
+            PersistentCache::open_with_passphrase(dir.path().join("p"), &pass).expect("reopen");
+        assert_eq!(again.get("k").expect("get"), Some(token(3)));
+        let wrong = PersistentCache::open_with_passphrase(
+            dir.path().join("p"),
+            &Secret::new("Tr0ub4dor&3"),
+        )
+        .expect_err("wrong passphrase");
+        assert!(wrong.to_string().contains("does not open"), "{wrong}");
+        assert!(
+            PersistentCache::open_with_key(
+                dir.path().join("p"),
+                &Secret::new(tessera_proto::b64::std_encode([9u8; 32]))
+            )
+            .is_err()
+        );
+        assert!(
+            !again.entry_path("k").with_extension("bad").exists(),
+            "nothing was set aside by the failed opens"
+        );
+
+        let plain = PersistentCache::open_plaintext(dir.path().join("plain")).expect("open");
+        assert_eq!(plain.key_source, KeySource::Plaintext);
+        plain.put("k", &token(4)).expect("put");
+        assert_eq!(plain.get("k").expect("get"), Some(token(4)));
+        assert!(
+            fs::read(plain.entry_path("k"))
+                .expect("raw")
+                .windows(7)
+                .any(|w| w == b"token-4"),
+            "plaintext as asked"
+        );
+        fs::copy(plain.entry_path("k"), plain.entry_path("other")).expect("copy");
+        assert_eq!(
+            plain.get("other").expect("get"),
+            None,
+            "swapped files caught"
+        );
+        let refused =
+            PersistentCache::open_with_key_file(dir.path().join("plain"), &dir.path().join("key"))
+                .expect_err("a plaintext cache does not silently become encrypted");
+        assert!(refused.to_string().contains("plaintext"), "{refused}");
     }
 
     #[test]
