@@ -28,6 +28,7 @@ pub mod environment;
 pub mod error;
 pub mod http;
 pub mod interactive;
+mod keyring;
 pub mod managed;
 pub mod persist;
 pub mod provider;

@@ -64,6 +64,8 @@ impl std::fmt::Debug for PersistedToken {
 pub enum KeySource {
     /// A key given by the caller.
     Provided,
+    /// A random key in the OS secret store (Linux: the kernel's persistent keyring).
+    OsKeyring,
     /// Derived from the user's passphrase (PBKDF2-HMAC-SHA256, salt in `cache.json`).
     Passphrase,
     /// A 0600 key file in the user's config directory, separate from the cache, so a copied
@@ -78,6 +80,9 @@ impl KeySource {
     pub fn describe(self) -> &'static str {
         match self {
             Self::Provided => "encrypted with a key the application provides",
+            Self::OsKeyring => {
+                "encrypted with a key in the kernel keyring (cleared by a reboot or after days unused; the cache then starts over)"
+            }
             Self::Passphrase => "encrypted with a key derived from your passphrase",
             Self::KeyFile => {
                 "encrypted with a key in a separate 0600 file (no OS secret store in use); a copy of the cache alone is useless, but anyone who can read both files can use the tokens"
@@ -190,6 +195,75 @@ impl PersistentCache {
         Self::open_raw(dir.into(), &raw, KeySource::KeyFile)
     }
 
+    /// Opens a cache directory the usual way: its key in the OS secret store where one is
+    /// reachable, else in `key_file` (0600, created on first use), which is also kept using
+    /// for a cache that was created with it. A cache whose keyring key is gone (after a
+    /// reboot) cannot be read by anyone: its entries are removed with a warning and it starts
+    /// over.
+    pub fn open_default(dir: impl Into<PathBuf>, key_file: &Path) -> Result<Self, ClientError> {
+        let dir = dir.into();
+        private_dir(&dir)?;
+        let name = crate::keyring::description(&dir);
+        match crate::keyring::get(&name) {
+            Ok(Some(key)) => return Self::open_raw_b64(dir, &key, KeySource::OsKeyring),
+            Ok(None) => {}
+            Err(crate::keyring::Unavailable(why)) => {
+                tracing::debug!(%why, "no OS secret store; the cache key is kept in a file");
+                return Self::open_with_key_file(dir, key_file);
+            }
+        }
+        if key_file.exists() {
+            return Self::open_with_key_file(dir, key_file);
+        }
+        // One process creates the key; the others wait and read it.
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(dir.join(".key.lock"))
+            .map_err(io("opening the cache's key lock"))?;
+        lock.lock().map_err(io("locking the cache's key lock"))?;
+        if let Ok(Some(key)) = crate::keyring::get(&name) {
+            return Self::open_raw_b64(dir, &key, KeySource::OsKeyring);
+        }
+        if dir.join(HEADER).exists() {
+            let removed = Self::start_over(&dir)?;
+            tracing::warn!(dir = %dir.display(), removed, "the token cache's key is no longer in the kernel keyring (a reboot or days unused clear it); its entries could not be read by anyone and were removed, and tokens will be fetched again");
+        }
+        let mut k = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut k)
+            .map_err(|_| ClientError::Config("no system randomness for the cache key".into()))?;
+        let key = Secret::new(tessera_proto::b64::std_encode(k));
+        crate::keyring::put(&name, &key)?;
+        Self::open_raw_b64(dir, &key, KeySource::OsKeyring)
+    }
+
+    /// Forgets the keyring key of `dir` (tests; a user resetting the cache).
+    pub fn forget_keyring_key(dir: &Path) {
+        crate::keyring::remove(&crate::keyring::description(dir));
+    }
+
+    fn start_over(dir: &Path) -> Result<usize, ClientError> {
+        let mut removed = 0;
+        for entry in fs::read_dir(dir).map_err(io(format!("listing {}", dir.display())))? {
+            let path = entry.map_err(io("listing the cache"))?.path();
+            if path.extension().is_some_and(|x| x == "tok") {
+                removed += 1;
+                let _ = fs::remove_file(&path);
+            }
+        }
+        fs::remove_file(dir.join(HEADER)).map_err(io("removing the cache header"))?;
+        Ok(removed)
+    }
+
+    fn open_raw_b64(dir: PathBuf, key: &Secret, source: KeySource) -> Result<Self, ClientError> {
+        let raw = tessera_proto::b64::decode_lenient(key.expose())
+            .filter(|k| k.len() == 32)
+            .ok_or_else(|| ClientError::Config("the stored cache key is not 32 bytes".into()))?;
+        Self::open_raw(dir, &raw, source)
+    }
+
     /// Opens a cache directory whose key is derived from `passphrase`. Deriving takes a
     /// noticeable fraction of a second on purpose (600,000 PBKDF2 rounds).
     pub fn open_with_passphrase(
@@ -201,14 +275,16 @@ impl PersistentCache {
             return Err(ClientError::Config("the cache passphrase is empty".into()));
         }
         private_dir(&dir)?;
-        let mut fresh = [0u8; 16];
-        aws_lc_rs::rand::fill(&mut fresh)
-            .map_err(|_| ClientError::Config("no system randomness for the salt".into()))?;
-        let header = Self::header_or(&dir, || Header {
-            version: 1,
-            encrypted: true,
-            salt: Some(tessera_proto::b64::std_encode(fresh)),
-            check: None,
+        let header = Self::header_or(&dir, || {
+            let mut fresh = [0u8; 16];
+            aws_lc_rs::rand::fill(&mut fresh)
+                .map_err(|_| ClientError::Config("no system randomness for the salt".into()))?;
+            Ok(Header {
+                version: 1,
+                encrypted: true,
+                salt: Some(tessera_proto::b64::std_encode(fresh)),
+                check: None,
+            })
         })?;
         let salt = header
             .salt
@@ -236,11 +312,13 @@ impl PersistentCache {
     pub fn open_plaintext(dir: impl Into<PathBuf>) -> Result<Self, ClientError> {
         let dir = dir.into();
         private_dir(&dir)?;
-        let header = Self::header_or(&dir, || Header {
-            version: 1,
-            encrypted: false,
-            salt: None,
-            check: None,
+        let header = Self::header_or(&dir, || {
+            Ok(Header {
+                version: 1,
+                encrypted: false,
+                salt: None,
+                check: None,
+            })
         })?;
         if header.encrypted {
             return Err(ClientError::Config(format!(
@@ -260,16 +338,24 @@ impl PersistentCache {
         private_dir(&dir)?;
         let key = RandomizedNonceKey::new(&AES_256_GCM, raw)
             .map_err(|_| ClientError::Config("the cache key is not a valid AES-256 key".into()))?;
-        let mut check = KEY_CHECK.to_vec();
-        let nonce = key
-            .seal_in_place_append_tag(Aad::from(HEADER.as_bytes()), &mut check)
-            .map_err(|_| ClientError::Config("sealing the key check failed".into()))?;
-        let sealed = [nonce.as_ref(), check.as_slice()].concat();
-        let header = Self::header_or(&dir, || Header {
-            version: 1,
-            encrypted: true,
-            salt: None,
-            check: Some(tessera_proto::b64::std_encode(&sealed)),
+        // Sealing draws randomness, whose first use in a process costs milliseconds: only a
+        // new header needs it, not the common open of an existing cache.
+        let seal_check = || -> Result<String, ClientError> {
+            let mut check = KEY_CHECK.to_vec();
+            let nonce = key
+                .seal_in_place_append_tag(Aad::from(HEADER.as_bytes()), &mut check)
+                .map_err(|_| ClientError::Config("sealing the key check failed".into()))?;
+            Ok(tessera_proto::b64::std_encode(
+                [nonce.as_ref(), check.as_slice()].concat(),
+            ))
+        };
+        let header = Self::header_or(&dir, || {
+            Ok(Header {
+                version: 1,
+                encrypted: true,
+                salt: None,
+                check: Some(seal_check()?),
+            })
         })?;
         if !header.encrypted {
             return Err(ClientError::Config(format!(
@@ -299,7 +385,7 @@ impl PersistentCache {
             // A passphrase header gets its check on first open.
             None => {
                 let updated = Header {
-                    check: Some(tessera_proto::b64::std_encode(&sealed)),
+                    check: Some(seal_check()?),
                     ..header
                 };
                 let text = serde_json::to_vec_pretty(&updated)
@@ -317,7 +403,10 @@ impl PersistentCache {
     /// Reads `cache.json`, creating it from `fresh` when absent. Creation links a complete
     /// temp file into place, so of two processes creating it at once exactly one wins and
     /// both then read the winner's.
-    fn header_or(dir: &Path, fresh: impl FnOnce() -> Header) -> Result<Header, ClientError> {
+    fn header_or(
+        dir: &Path,
+        fresh: impl FnOnce() -> Result<Header, ClientError>,
+    ) -> Result<Header, ClientError> {
         let path = dir.join(HEADER);
         let parse = |bytes: &[u8]| {
             serde_json::from_slice::<Header>(bytes).map_err(|e| {
@@ -333,7 +422,7 @@ impl PersistentCache {
             Err(e) => return Err(ClientError::io(format!("reading {}", path.display()), e)),
         }
         let text =
-            serde_json::to_vec_pretty(&fresh()).map_err(|e| ClientError::Config(e.to_string()))?;
+            serde_json::to_vec_pretty(&fresh()?).map_err(|e| ClientError::Config(e.to_string()))?;
         let tmp = dir.join(format!(".{HEADER}.{}.tmp", uuid::Uuid::new_v4().simple()));
         write_atomic(&tmp, &text)?;
         let linked = fs::hard_link(&tmp, &path);
@@ -614,6 +703,38 @@ mod tests {
             PersistentCache::open_with_key_file(dir.path().join("plain"), &dir.path().join("key"))
                 .expect_err("a plaintext cache does not silently become encrypted");
         assert!(refused.to_string().contains("plaintext"), "{refused}");
+    }
+
+    #[test]
+    fn default_key_lives_in_the_kernel_keyring_and_survives_processes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache_dir = dir.path().join("cache");
+        let key_file = dir.path().join("config/cache.key");
+        let c = PersistentCache::open_default(&cache_dir, &key_file).expect("open");
+        if c.key_source == KeySource::KeyFile {
+            // No keyring here (seccomp, kernel config): the fallback must have made the file.
+            assert!(key_file.exists(), "the fallback key file was created");
+            return;
+        }
+        assert_eq!(c.key_source, KeySource::OsKeyring);
+        assert!(
+            !key_file.exists(),
+            "no key file when the keyring holds the key"
+        );
+        c.put("k", &token(5)).expect("put");
+        drop(c);
+        let again = PersistentCache::open_default(&cache_dir, &key_file).expect("reopen");
+        assert_eq!(again.key_source, KeySource::OsKeyring);
+        assert_eq!(again.get("k").expect("get"), Some(token(5)));
+
+        // The key is gone (as after a reboot): the unreadable entries go, the cache starts over.
+        PersistentCache::forget_keyring_key(&cache_dir);
+        let fresh = PersistentCache::open_default(&cache_dir, &key_file).expect("start over");
+        assert_eq!(fresh.get("k").expect("get"), None);
+        assert!(fresh.is_empty());
+        fresh.put("k", &token(6)).expect("put");
+        assert_eq!(fresh.get("k").expect("get"), Some(token(6)));
+        PersistentCache::forget_keyring_key(&cache_dir);
     }
 
     #[test]
