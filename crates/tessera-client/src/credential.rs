@@ -620,6 +620,61 @@ impl Credential for RefreshTokenCredential {
     }
 }
 
+/// The newest refresh token of an interactive credential, so that later tokens (refresh
+/// ahead of expiry, other scopes) come silently instead of asking the person again.
+#[derive(Default)]
+pub(crate) struct HeldRefreshToken(std::sync::Mutex<Option<Secret>>);
+
+impl HeldRefreshToken {
+    pub(crate) fn keep(&self, response: &TokenResponse) {
+        if let Some(rt) = &response.refresh_token {
+            *self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Secret::new(rt.clone()));
+        }
+    }
+
+    /// A token from the held refresh token; `None` when there is none or Entra refused it
+    /// (expired, revoked, MFA now required): then the person must sign in again.
+    pub(crate) async fn redeem(
+        &self,
+        http: &TokenHttp,
+        authority: &Authority,
+        client_id: &str,
+        request: &TokenRequest,
+    ) -> Option<Result<TokenResponse, ClientError>> {
+        let rt = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()?;
+        let form = vec![
+            ("grant_type", "refresh_token".to_owned()),
+            ("client_id", client_id.to_owned()),
+            ("refresh_token", rt.expose().to_owned()),
+            ("scope", with_oidc(request)),
+            ("client_info", "1".to_owned()),
+        ];
+        match post(http, authority, form, request).await {
+            Ok(response) => {
+                self.keep(&response);
+                Some(Ok(response))
+            }
+            Err(ClientError::Aadsts(f)) => {
+                tracing::info!(error = %f.response.error, codes = ?f.response.error_codes, "the refresh token was refused; asking the person to sign in again");
+                *self
+                    .0
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+                None
+            }
+            // Network trouble is not a reason to interrupt the person.
+            Err(e) => Some(Err(e)),
+        }
+    }
+}
+
 /// What the device code endpoint answered, for the caller to show to the user.
 #[derive(Debug, Clone, serde::Deserialize)]
 pub struct DeviceCodeInfo {
@@ -651,6 +706,8 @@ fn number_or_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Er
 use serde::Deserialize as _;
 
 /// Device code: the callback shows the message; polling honours `interval` and `slow_down`.
+/// After the first sign-in the newest refresh token is held, so later tokens (refresh ahead,
+/// other scopes) come without asking the person again until Entra refuses it.
 ///
 /// Runnable example: `examples/device_code.rs` (`cargo run -p tessera-client --example device_code`),
 /// run against `tessera serve` by the integration tests.
@@ -658,6 +715,7 @@ pub struct DeviceCodeCredential {
     pub authority: Authority,
     pub client_id: String,
     prompt: Arc<dyn Fn(&DeviceCodeInfo) + Send + Sync>,
+    refresh: HeldRefreshToken,
 }
 
 impl std::fmt::Debug for DeviceCodeCredential {
@@ -678,6 +736,7 @@ impl DeviceCodeCredential {
             authority,
             client_id: client_id.into(),
             prompt: Arc::new(prompt),
+            refresh: HeldRefreshToken::default(),
         }
     }
 }
@@ -697,6 +756,13 @@ impl Credential for DeviceCodeCredential {
         request: &'a TokenRequest,
     ) -> BoxFuture<'a, TokenResponse> {
         Box::pin(async move {
+            if let Some(done) = self
+                .refresh
+                .redeem(http, &self.authority, &self.client_id, request)
+                .await
+            {
+                return done;
+            }
             let scope = with_oidc(request);
             let value = http
                 .post_form(
@@ -726,7 +792,10 @@ impl Credential for DeviceCodeCredential {
                     ("device_code", info.device_code.clone()),
                 ];
                 match post(http, &self.authority, form, request).await {
-                    Ok(t) => return Ok(t),
+                    Ok(t) => {
+                        self.refresh.keep(&t);
+                        return Ok(t);
+                    }
                     Err(ClientError::Aadsts(f)) if f.response.error == "authorization_pending" => {}
                     Err(ClientError::Aadsts(f)) if f.response.error == "slow_down" => interval += 5,
                     Err(ClientError::Aadsts(f)) if f.response.error == "authorization_declined" => {

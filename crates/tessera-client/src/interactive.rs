@@ -10,7 +10,9 @@ use tessera_proto::token::TokenResponse;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::authority::Authority;
-use crate::credential::{BoxFuture, Credential, Identity, TokenRequest, post, with_oidc};
+use crate::credential::{
+    BoxFuture, Credential, HeldRefreshToken, Identity, TokenRequest, post, with_oidc,
+};
 use crate::error::{AadstsFailure, ClientError};
 use crate::http::TokenHttp;
 use crate::secret::Secret;
@@ -41,7 +43,9 @@ impl std::fmt::Debug for Redirect {
 
 type Opener = Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
 
-/// Authorization code with PKCE (S256) for a public client.
+/// Authorization code with PKCE (S256) for a public client. After the first sign-in the
+/// newest refresh token is held, so later tokens come without the browser until Entra
+/// refuses it.
 ///
 /// Runnable example: `examples/interactive.rs` (`cargo run -p tessera-client --example
 /// interactive`), run against `tessera serve` with Chromium by the integration tests.
@@ -56,6 +60,7 @@ pub struct InteractiveCredential {
     /// How long to wait for the browser to come back.
     pub timeout: Duration,
     open: Opener,
+    refresh: HeldRefreshToken,
 }
 
 impl std::fmt::Debug for InteractiveCredential {
@@ -78,6 +83,7 @@ impl InteractiveCredential {
             prompt: None,
             timeout: Duration::from_secs(300),
             open: Arc::new(open_system_browser),
+            refresh: HeldRefreshToken::default(),
         }
     }
 
@@ -188,6 +194,13 @@ impl Credential for InteractiveCredential {
         request: &'a TokenRequest,
     ) -> BoxFuture<'a, TokenResponse> {
         Box::pin(async move {
+            if let Some(done) = self
+                .refresh
+                .redeem(http, &self.authority, &self.client_id, request)
+                .await
+            {
+                return done;
+            }
             let pkce = Pkce::new()?;
             let (redirect_uri, query) = match &self.redirect {
                 Redirect::Loopback { port } => {
@@ -246,7 +259,9 @@ impl Credential for InteractiveCredential {
                 ("code_verifier", pkce.verifier.expose().to_owned()),
                 ("scope", with_oidc(request)),
             ];
-            post(http, &self.authority, form, request).await
+            let response = post(http, &self.authority, form, request).await?;
+            self.refresh.keep(&response);
+            Ok(response)
         })
     }
 }

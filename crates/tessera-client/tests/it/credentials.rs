@@ -395,6 +395,8 @@ async fn device_code_approved_and_declined_in_a_browser() {
     for decision in ["accept", "cancel"] {
         let (tx, rx) = std::sync::mpsc::channel();
         let shown = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let prompts = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = prompts.clone();
         let (user, password, seen) = (
             s.demo.user.username.clone(),
             s.demo.user.password.clone(),
@@ -405,6 +407,7 @@ async fn device_code_approved_and_declined_in_a_browser() {
             s.authority(),
             s.demo.public_client.client_id.clone(),
             move |info| {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 *seen.lock().expect("lock") = info.message.clone();
                 let mut browser = drive_device(
                     &info.verification_uri,
@@ -443,6 +446,22 @@ async fn device_code_approved_and_declined_in_a_browser() {
                 s.demo.user.username.as_str()
             );
             assert!(t.refresh_token.is_some(), "offline_access is asked for");
+            // Later tokens, for the same or other scopes, come from the held refresh token.
+            for scope in ["User.Read", "https://graph.microsoft.com/.default"] {
+                let again = credential
+                    .fetch(&s.http, &TokenRequest::new(&[scope]))
+                    .await
+                    .expect("silent token");
+                assert_eq!(
+                    claims(&again.access_token)["upn"],
+                    s.demo.user.username.as_str()
+                );
+            }
+            assert_eq!(
+                prompts.load(std::sync::atomic::Ordering::SeqCst),
+                1,
+                "the person was asked once"
+            );
         } else {
             let err = result.expect_err("declined");
             assert!(
@@ -495,6 +514,16 @@ async fn interactive_sign_in_by_loopback_and_by_pasted_address() {
         claims(&t.access_token)["upn"],
         s.demo.user.username.as_str()
     );
+    // The next token comes silently: the browser is not opened a second time.
+    let again = loopback
+        .fetch(&s.http, &TokenRequest::new(&["User.Read"]))
+        .await
+        .expect("silent token");
+    assert_eq!(
+        claims(&again.access_token)["upn"],
+        s.demo.user.username.as_str()
+    );
+    assert!(rx.try_recv().is_err(), "no second sign-in in the browser");
     assert!(t.refresh_token.is_some() && t.id_token.is_some());
 
     // No browser here: the credential shows the URL, the person signs in elsewhere and pastes
