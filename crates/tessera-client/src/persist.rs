@@ -39,6 +39,9 @@ struct Header {
     /// Base64 nonce + sealed `KEY_CHECK`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     check: Option<String>,
+    /// Where the key was when the cache was created (`KeySource` in kebab case).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key_source: Option<String>,
 }
 
 /// What a cache entry holds.
@@ -60,7 +63,8 @@ impl std::fmt::Debug for PersistedToken {
 }
 
 /// Where the cache key comes from, for the CLI's status line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum KeySource {
     /// A key given by the caller.
     Provided,
@@ -228,6 +232,21 @@ impl PersistentCache {
             return Self::open_raw_b64(dir, &key, KeySource::OsKeyring);
         }
         if dir.join(HEADER).exists() {
+            // Only a keyring cache may be given up for lost; any other was made with a key
+            // the user still has somewhere.
+            let header = Self::header_or(&dir, || {
+                Err(ClientError::Config("the cache header vanished".into()))
+            })?;
+            if header.key_source.as_deref() != Some("os-keyring") {
+                return Err(ClientError::Config(format!(
+                    "the cache at {} was created with its key from {}; open it the same way",
+                    dir.display(),
+                    header
+                        .key_source
+                        .as_deref()
+                        .unwrap_or("an unrecorded source")
+                )));
+            }
             let removed = Self::start_over(&dir)?;
             tracing::warn!(dir = %dir.display(), removed, "the token cache's key is no longer in the kernel keyring (a reboot or days unused clear it); its entries could not be read by anyone and were removed, and tokens will be fetched again");
         }
@@ -284,6 +303,7 @@ impl PersistentCache {
                 encrypted: true,
                 salt: Some(tessera_proto::b64::std_encode(fresh)),
                 check: None,
+                key_source: Some("passphrase".into()),
             })
         })?;
         let salt = header
@@ -318,6 +338,7 @@ impl PersistentCache {
                 encrypted: false,
                 salt: None,
                 check: None,
+                key_source: Some("plaintext".into()),
             })
         })?;
         if header.encrypted {
@@ -355,6 +376,9 @@ impl PersistentCache {
                 encrypted: true,
                 salt: None,
                 check: Some(seal_check()?),
+                key_source: serde_json::to_value(key_source)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned)),
             })
         })?;
         if !header.encrypted {
@@ -735,6 +759,20 @@ mod tests {
         fresh.put("k", &token(6)).expect("put");
         assert_eq!(fresh.get("k").expect("get"), Some(token(6)));
         PersistentCache::forget_keyring_key(&cache_dir);
+    }
+
+    #[test]
+    fn default_open_never_discards_a_cache_made_another_way() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pass = Secret::new("a passphrase of the user's");
+        let cache_dir = dir.path().join("c");
+        let c = PersistentCache::open_with_passphrase(&cache_dir, &pass).expect("open");
+        c.put("k", &token(7)).expect("put");
+        let r = PersistentCache::open_default(&cache_dir, &dir.path().join("key"));
+        PersistentCache::forget_keyring_key(&cache_dir);
+        assert!(r.is_err(), "refused, not started over");
+        let again = PersistentCache::open_with_passphrase(&cache_dir, &pass).expect("reopen");
+        assert_eq!(again.get("k").expect("get"), Some(token(7)));
     }
 
     #[test]
