@@ -154,6 +154,37 @@ pub fn hint_for(code: u32, error: &str) -> &'static str {
             "this grant needs a tenant-specific authority (or organizations), not common or consumers"
         }
         50196 | 90033 => "the service is busy or temporarily failing: retry after a short wait",
+        50011 | 500112 => {
+            "the redirect URI does not match: send exactly one of the URIs registered for the app (and the same one to the token endpoint as to the sign-in page)"
+        }
+        50013 => {
+            "the user assertion was refused: on-behalf-of needs a valid, unexpired token issued for this API (its audience must be this app)"
+        }
+        500133 => {
+            "the user assertion has expired: get a fresh token from the caller before exchanging it"
+        }
+        50027 => "the JWT sent is malformed: check how the assertion or token is built and encoded",
+        50049 => "the authority is not a known instance: check the authority host and tenant",
+        50058 => {
+            "no one is signed in for a silent request: sign in interactively (prompt=none cannot show pages)"
+        }
+        65004 => "the person declined: nothing to do unless they try again",
+        70018 => "the device code is not valid: start the device code sign-in again",
+        90014 | 90015 => {
+            "the request is malformed (a missing, repeated or oversized parameter): this is a client bug worth reporting"
+        }
+        501491 | 9002325 => {
+            "PKCE is missing or malformed: send a S256 code_challenge with the sign-in and its verifier to the token endpoint"
+        }
+        700025 => {
+            "a public client sent a secret or assertion: remove it, or turn the app into a confidential client"
+        }
+        700028 => {
+            "the client assertion was used before: sign a new assertion with a new jti for every request"
+        }
+        5002738 => "the assertion's signature algorithm is not supported: sign with RS256 or PS256",
+        700051 => "the response_type is not supported: use code (or code id_token)",
+        900561 => "this endpoint takes POST: send the request as a form POST",
         _ => match error {
             "invalid_client" => {
                 "the client credential was refused: check the secret or certificate"
@@ -170,6 +201,25 @@ pub fn hint_for(code: u32, error: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_catalogue_code_has_its_own_hint() {
+        let generic = [
+            hint_for(0, "invalid_client"),
+            hint_for(0, "invalid_grant"),
+            hint_for(0, "interaction_required"),
+            hint_for(0, "other"),
+        ];
+        for entry in tessera_proto::errors::CATALOGUE {
+            let hint = hint_for(entry.code, entry.error);
+            assert!(
+                !generic.contains(&hint),
+                "AADSTS{} ({}) has only the generic hint",
+                entry.code,
+                entry.error
+            );
+        }
+    }
 
     #[test]
     fn summary_has_code_hint_and_ids() {
