@@ -20,6 +20,9 @@ pub enum ClientError {
     /// A user action is needed (device code expired, sign-in declined).
     #[error("{0}")]
     Interaction(String),
+    /// Microsoft Graph refused the request (after the retries it allows).
+    #[error("{0}")]
+    Graph(Box<crate::graph::GraphFailure>),
     #[error("{context}: {source}")]
     Io {
         context: String,

@@ -26,6 +26,7 @@ pub mod authority;
 pub mod credential;
 pub mod environment;
 pub mod error;
+pub mod graph;
 pub mod http;
 pub mod interactive;
 mod keyring;
@@ -42,6 +43,7 @@ pub use credential::{
 };
 pub use environment::{ChainedCredential, from_environment};
 pub use error::{AadstsFailure, ClientError};
+pub use graph::{GraphClient, GraphFailure, GraphResponse, Pager};
 pub use http::{HttpOptions, TokenHttp};
 pub use interactive::{InteractiveCredential, Redirect, open_system_browser};
 pub use managed::{ManagedIdentityCredential, ManagedIdentitySource};

@@ -2,6 +2,7 @@
 
 mod credentials;
 mod examples;
+mod graph;
 mod provider;
 mod shared;
 mod support;

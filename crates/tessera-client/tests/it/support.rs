@@ -93,6 +93,11 @@ application_permissions = {{ "https://graph.microsoft.com" = ["User.Read.All"] }
             .to_owned()
     }
 
+    /// The server's data directory (for `tessera_server::bulk` beside the running server).
+    pub(crate) fn data_dir(&self) -> std::path::PathBuf {
+        self._dir.path().join("data")
+    }
+
     pub(crate) fn authority(&self) -> Authority {
         Authority::parse(&self.demo.authority).expect("authority")
     }

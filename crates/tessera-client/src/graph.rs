@@ -1,0 +1,353 @@
+//! Microsoft Graph requests with a token from any credential: paging that follows
+//! `@odata.nextLink` verbatim, retries of throttling and transient failures that honour
+//! `Retry-After`, and one replay after a 401 (expired token or a CAE claims challenge).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::credential::TokenRequest;
+use crate::error::ClientError;
+use crate::http::{TokenHttp, backoff, retry_after};
+use crate::provider::TokenProvider;
+
+/// Retry budget for one Graph request (429, 503, 504, and connection failures).
+const MAX_ATTEMPTS: u32 = 6;
+const MAX_RETRY_TIME: Duration = Duration::from_secs(300);
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
+
+/// Graph's error, as it sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GraphFailure {
+    pub status: u16,
+    /// `error.code`, for example `Request_ResourceNotFound`.
+    pub code: String,
+    pub message: String,
+    /// `request-id` (also in `error.innerError`), for Microsoft support.
+    pub request_id: String,
+}
+
+impl std::fmt::Display for GraphFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Graph answered {} {}: {} (request-id {})",
+            self.status, self.code, self.message, self.request_id
+        )
+    }
+}
+
+/// A Graph response that succeeded.
+#[derive(Debug, Clone)]
+pub struct GraphResponse {
+    pub status: u16,
+    /// The JSON body; `Value::Null` for 204 and empty bodies.
+    pub body: Value,
+    /// How many times the request was retried (throttling, transient errors, 401 replays).
+    pub retries: u32,
+}
+
+/// A client for one Graph base URL with one token provider.
+#[derive(Clone)]
+pub struct GraphClient {
+    base: String,
+    provider: Arc<TokenProvider>,
+    http: TokenHttp,
+    request: TokenRequest,
+}
+
+impl std::fmt::Debug for GraphClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GraphClient")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GraphClient {
+    /// `base` is `https://graph.microsoft.com/v1.0` (or `/beta`, or `tessera serve`'s
+    /// `graph_url`); the token is asked for `scope`, by default `https://graph.microsoft.com/.default`.
+    pub fn new(base: impl Into<String>, provider: Arc<TokenProvider>, http: TokenHttp) -> Self {
+        Self {
+            base: base.into().trim_end_matches('/').to_owned(),
+            provider,
+            http,
+            request: TokenRequest::new(&["https://graph.microsoft.com/.default"]),
+        }
+    }
+
+    /// The token request used for Graph (scopes, CAE capability).
+    #[must_use]
+    pub fn with_token_request(mut self, request: TokenRequest) -> Self {
+        self.request = request;
+        self
+    }
+
+    fn url(&self, path: &str) -> String {
+        if path.starts_with("https://") || path.starts_with("http://") {
+            path.to_owned()
+        } else {
+            format!("{}/{}", self.base, path.trim_start_matches('/'))
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Result<GraphResponse, ClientError> {
+        self.send(Method::GET, path, &[], None).await
+    }
+
+    /// Sends one request. `path` is relative to the base URL, or a full URL (a nextLink).
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<GraphResponse, ClientError> {
+        let url = self.url(path);
+        let started = Instant::now();
+        let mut request = self.request.clone();
+        let mut retries = 0u32;
+        let mut replayed_401 = false;
+        let mut forced = false;
+        loop {
+            let token = if forced {
+                forced = false;
+                self.provider.force_refresh(&request).await?
+            } else {
+                self.provider.token(&request).await?
+            };
+            let mut builder = self
+                .http
+                .reqwest()
+                .request(method.clone(), &url)
+                .bearer_auth(token.token.expose())
+                .header("client-request-id", uuid::Uuid::new_v4().to_string());
+            for (k, v) in headers {
+                builder = builder.header(*k, *v);
+            }
+            if let Some(b) = body {
+                builder = builder.json(b);
+            }
+            let retryable_method = method == Method::GET
+                || method == Method::HEAD
+                || method == Method::PUT
+                || method == Method::DELETE;
+            let response = match builder.send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    // A connection that failed before a response may or may not have reached
+                    // Graph: only idempotent methods are sent again.
+                    if retryable_method
+                        && retries + 1 < MAX_ATTEMPTS
+                        && started.elapsed() < MAX_RETRY_TIME
+                    {
+                        retries += 1;
+                        tokio::time::sleep(backoff(retries)).await;
+                        continue;
+                    }
+                    return Err(ClientError::Http(format!(
+                        "Graph request failed: {}",
+                        e.without_url()
+                    )));
+                }
+            };
+            let status = response.status().as_u16();
+            let wait = retry_after(response.headers());
+            let challenge = response
+                .headers()
+                .get(reqwest::header::WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let request_id = response
+                .headers()
+                .get("request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            let bytes = response
+                .bytes()
+                .await
+                .map_err(|e| ClientError::Http(format!("reading Graph's answer: {e}")))?;
+            if (200..300).contains(&status) {
+                let body = if bytes.is_empty() {
+                    Value::Null
+                } else {
+                    serde_json::from_slice(&bytes).map_err(|e| {
+                        ClientError::Http(format!("Graph's answer is not JSON: {e}"))
+                    })?
+                };
+                return Ok(GraphResponse {
+                    status,
+                    body,
+                    retries,
+                });
+            }
+            let failure = failure(status, &bytes, request_id);
+            if status == 401 && !replayed_401 {
+                replayed_401 = true;
+                retries += 1;
+                if let Some(claims) = challenge.as_deref().and_then(claims_challenge) {
+                    // CAE: a token carrying these claims, then one replay.
+                    request.claims = Some(claims);
+                    forced = true;
+                    continue;
+                }
+                if failure.code == "InvalidAuthenticationToken" {
+                    forced = true;
+                    continue;
+                }
+            }
+            // 429 means Graph did not run the request, so any method may be sent again; 503
+            // and 504 may come after it ran, so only idempotent ones are.
+            let retry = status == 429 || (matches!(status, 503 | 504) && retryable_method);
+            let pause = wait
+                .map(|w| w.min(MAX_RETRY_AFTER))
+                .unwrap_or_else(|| backoff(retries + 1));
+            if retry && retries + 1 < MAX_ATTEMPTS && started.elapsed() + pause < MAX_RETRY_TIME {
+                retries += 1;
+                tracing::debug!(
+                    status,
+                    wait_ms = pause.as_millis() as u64,
+                    "Graph asked to retry"
+                );
+                tokio::time::sleep(pause).await;
+                continue;
+            }
+            return Err(ClientError::Graph(Box::new(failure)));
+        }
+    }
+
+    /// Pages through a collection: each call to [`Pager::next_page`] gives one page's
+    /// `value`. `headers` (for example `ConsistencyLevel: eventual`) go with every page.
+    pub fn pages(&self, path: &str, headers: &[(&str, &str)]) -> Pager {
+        Pager {
+            client: self.clone(),
+            next: Some(self.url(path)),
+            headers: headers
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            pages: 0,
+            retries: 0,
+        }
+    }
+}
+
+/// A walk through a paged collection.
+#[derive(Debug)]
+pub struct Pager {
+    client: GraphClient,
+    next: Option<String>,
+    headers: Vec<(String, String)>,
+    /// Pages fetched so far (empty pages included).
+    pub pages: u64,
+    /// Retries over all pages so far.
+    pub retries: u64,
+}
+
+impl Pager {
+    /// The next page's items; `None` when the collection has been walked. Empty pages with a
+    /// nextLink are followed, not taken for the end.
+    pub async fn next_page(&mut self) -> Result<Option<Vec<Value>>, ClientError> {
+        let Some(url) = self.next.take() else {
+            return Ok(None);
+        };
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let response = self.client.send(Method::GET, &url, &headers, None).await?;
+        self.pages += 1;
+        self.retries += u64::from(response.retries);
+        let mut body = response.body;
+        // The nextLink is opaque: followed exactly as given.
+        self.next = body
+            .get("@odata.nextLink")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        match body.get_mut("value").map(Value::take) {
+            Some(Value::Array(items)) => Ok(Some(items)),
+            _ => Err(ClientError::Http(
+                "the Graph answer has no 'value' array: not a collection".into(),
+            )),
+        }
+    }
+}
+
+fn failure(status: u16, bytes: &[u8], request_id: String) -> GraphFailure {
+    let v: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
+    let error = &v["error"];
+    let text = |k: &str| error.get(k).and_then(Value::as_str).unwrap_or_default();
+    let request_id = if request_id.is_empty() {
+        error["innerError"]["request-id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    } else {
+        request_id
+    };
+    GraphFailure {
+        status,
+        code: if text("code").is_empty() {
+            format!("HTTP {status}")
+        } else {
+            text("code").to_owned()
+        },
+        message: if text("message").is_empty() {
+            String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned()
+        } else {
+            text("message").to_owned()
+        },
+        request_id,
+    }
+}
+
+/// The claims of a CAE challenge: `WWW-Authenticate: Bearer …, error="insufficient_claims",
+/// claims="<base64 JSON>"`, decoded (Graph pads the base64; both forms are accepted).
+pub fn claims_challenge(header: &str) -> Option<String> {
+    if !header.contains("insufficient_claims") {
+        return None;
+    }
+    let start = header.find("claims=\"")? + "claims=\"".len();
+    let encoded = &header[start..start + header[start..].find('"')?];
+    let bytes = tessera_proto::b64::decode_lenient(encoded)?;
+    let text = String::from_utf8(bytes).ok()?;
+    serde_json::from_str::<Value>(&text).ok()?;
+    Some(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claims_challenges_are_decoded() {
+        let json = r#"{"access_token":{"nbf":{"essential":true,"value":"1700000000"}}}"#;
+        let padded = tessera_proto::b64::std_encode(json.as_bytes());
+        let header = format!(
+            r#"Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000", error="insufficient_claims", claims="{padded}""#
+        );
+        assert_eq!(claims_challenge(&header).as_deref(), Some(json));
+        assert_eq!(claims_challenge(r#"Bearer realm="""#), None);
+        assert_eq!(
+            claims_challenge(r#"Bearer error="insufficient_claims", claims="bm90IGpzb24=""#),
+            None,
+            "not JSON"
+        );
+    }
+
+    #[test]
+    fn failures_keep_graph_code_message_and_request_id() {
+        let body = br#"{"error":{"code":"Request_ResourceNotFound","message":"Resource 'x' does not exist.","innerError":{"request-id":"r-1","date":"2026-11-22T10:00:00"}}}"#;
+        let f = failure(404, body, String::new());
+        assert_eq!(f.code, "Request_ResourceNotFound");
+        assert_eq!(f.request_id, "r-1");
+        assert!(f.to_string().contains("404 Request_ResourceNotFound"));
+        let g = failure(502, b"<html>bad gateway</html>", "r-2".into());
+        assert_eq!(g.code, "HTTP 502");
+        assert_eq!(g.request_id, "r-2");
+    }
+}
