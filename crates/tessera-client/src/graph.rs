@@ -219,6 +219,92 @@ impl GraphClient {
         }
     }
 
+    /// Sends up to 20 requests as one `$batch` (`{"id", "method", "url", …}` each, as Graph
+    /// takes them) and returns their responses in the order given. Items answered 429 (or
+    /// 503/504 for a GET) are sent again in a new batch after the longest `Retry-After`
+    /// among them, with the items that failed 424 because they depend on one of them.
+    pub async fn batch(&self, requests: &[Value]) -> Result<Vec<Value>, ClientError> {
+        if requests.is_empty() || requests.len() > 20 {
+            return Err(ClientError::Config(format!(
+                "a $batch takes 1 to 20 requests, not {}",
+                requests.len()
+            )));
+        }
+        let id_of = |v: &Value| v.get("id").and_then(Value::as_str).unwrap_or("").to_owned();
+        let mut done: std::collections::HashMap<String, Value> = std::collections::HashMap::new();
+        let mut pending: Vec<Value> = requests.to_vec();
+        for attempt in 1..=MAX_ATTEMPTS {
+            let response = self
+                .send(
+                    Method::POST,
+                    "/$batch",
+                    &[],
+                    Some(&serde_json::json!({ "requests": pending })),
+                )
+                .await?;
+            let items = response.body["responses"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let mut again = std::collections::HashSet::new();
+            let mut wait = Duration::ZERO;
+            for item in &items {
+                let status = item["status"].as_u64().unwrap_or(0);
+                let id = id_of(item);
+                let method = pending
+                    .iter()
+                    .find(|r| id_of(r) == id)
+                    .and_then(|r| r["method"].as_str())
+                    .unwrap_or("GET")
+                    .to_ascii_uppercase();
+                if status == 429 || (matches!(status, 503 | 504) && method == "GET") {
+                    again.insert(id);
+                    let after = item["headers"]
+                        .as_object()
+                        .and_then(|h| {
+                            h.iter()
+                                .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))
+                                .and_then(|(_, v)| v.as_str())
+                        })
+                        .and_then(|v| v.trim().parse::<f64>().ok())
+                        .filter(|s| s.is_finite() && *s >= 0.0)
+                        .map_or_else(|| backoff(attempt), Duration::from_secs_f64);
+                    wait = wait.max(after.min(MAX_RETRY_AFTER));
+                }
+            }
+            // Dependents that failed only because a retried item had not run go along.
+            for r in &pending {
+                let depends = r["dependsOn"].as_array().is_some_and(|d| {
+                    d.iter()
+                        .any(|x| x.as_str().is_some_and(|x| again.contains(x)))
+                });
+                if depends {
+                    again.insert(id_of(r));
+                }
+            }
+            for item in items {
+                let id = id_of(&item);
+                if attempt == MAX_ATTEMPTS || !again.contains(&id) {
+                    done.insert(id, item);
+                }
+            }
+            if again.is_empty() || attempt == MAX_ATTEMPTS {
+                break;
+            }
+            pending.retain(|r| again.contains(&id_of(r)));
+            tracing::debug!(
+                items = pending.len(),
+                wait_ms = wait.as_millis() as u64,
+                "retrying throttled $batch items"
+            );
+            tokio::time::sleep(wait).await;
+        }
+        Ok(requests
+            .iter()
+            .map(|r| done.remove(&id_of(r)).unwrap_or(Value::Null))
+            .collect())
+    }
+
     /// Pages through a collection: each call to [`Pager::next_page`] gives one page's
     /// `value`. `headers` (for example `ConsistencyLevel: eventual`) go with every page.
     pub fn pages(&self, path: &str, headers: &[(&str, &str)]) -> Pager {

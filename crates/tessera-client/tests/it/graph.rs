@@ -190,3 +190,40 @@ async fn graph_errors_are_typed_and_unsafe_posts_are_not_retried() {
     };
     assert_eq!(f.status, 503);
 }
+
+#[tokio::test]
+async fn batch_items_that_were_throttled_are_sent_again() {
+    let s = test_mode().await;
+    let (client, _) = daemon_client(&s);
+    post_test_route(
+        &s,
+        "faults",
+        &json!({"target": "graph", "path": "/v1.0/groups", "status": 429, "retry_after": "0.3", "count": 1}),
+    )
+    .await;
+    let requests = vec![
+        json!({"id": "1", "method": "GET", "url": "/users?$top=1"}),
+        json!({"id": "2", "method": "GET", "url": "/groups?$top=1"}),
+        json!({"id": "3", "method": "GET", "url": "/users/00000000-0000-0000-0000-000000000000"}),
+    ];
+    let out = client.batch(&requests).await.expect("batch");
+    let ids: Vec<&str> = out.iter().map(|r| r["id"].as_str().unwrap_or("")).collect();
+    assert_eq!(ids, ["1", "2", "3"], "in the order given");
+    assert_eq!(out[0]["status"], 200);
+    assert_eq!(
+        out[1]["status"], 200,
+        "the throttled item was sent again: {}",
+        out[1]
+    );
+    assert_eq!(
+        out[2]["status"], 404,
+        "a real error is returned, not retried"
+    );
+    let too_many: Vec<Value> = (0..21)
+        .map(|i| json!({"id": i.to_string(), "method": "GET", "url": "/me"}))
+        .collect();
+    assert!(matches!(
+        client.batch(&too_many).await,
+        Err(ClientError::Config(_))
+    ));
+}
