@@ -114,7 +114,13 @@ impl GraphClient {
         loop {
             let token = if forced {
                 forced = false;
-                self.provider.force_refresh(&request).await?
+                let token = self.provider.force_refresh(&request).await?;
+                if request.claims.is_some() {
+                    // The challenged token is dead for every later call too: the new one
+                    // takes its place, as MSAL does after a claims challenge.
+                    self.provider.insert(&self.request, token.clone());
+                }
+                token
             } else {
                 self.provider.token(&request).await?
             };

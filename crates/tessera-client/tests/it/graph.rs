@@ -154,6 +154,11 @@ async fn a_cae_claims_challenge_is_answered_with_a_new_token() {
     let again = client.get("/me").await.expect("after the challenge");
     assert_eq!(again.retries, 1, "one replay with the challenge's claims");
     assert_eq!(again.body["id"], me.body["id"]);
+    let later = client.get("/me").await.expect("later call");
+    assert_eq!(
+        later.retries, 0,
+        "the challenged token was replaced in the cache"
+    );
 }
 
 #[tokio::test]
