@@ -1,8 +1,10 @@
 //! The `tessera` command. Thin over the libraries: argument parsing, logging set-up and
 //! process concerns (signals, exit codes) live here; everything else is in the crates.
 
+mod auth;
 mod seed;
 mod serve;
+mod token;
 
 use std::process::ExitCode;
 
@@ -25,6 +27,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Bulk-create directory objects for tests and benchmarks.
     Seed(seed::SeedArgs),
+    /// Print an access token (cached and refreshed ahead of expiry across processes).
+    Token(token::TokenArgs),
 }
 
 fn init_logging(verbose: u8) {
@@ -60,6 +64,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
             Command::Seed(args) => seed::run(args).await,
+            Command::Token(args) => token::run(args).await,
         }
     });
     match result {

@@ -5,3 +5,4 @@ mod browser;
 mod interop;
 mod serve;
 mod support;
+mod token;
