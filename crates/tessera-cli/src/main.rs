@@ -2,6 +2,7 @@
 //! process concerns (signals, exit codes) live here; everything else is in the crates.
 
 mod auth;
+mod graph;
 mod seed;
 mod serve;
 mod token;
@@ -29,6 +30,8 @@ enum Command {
     Seed(seed::SeedArgs),
     /// Print an access token (cached and refreshed ahead of expiry across processes).
     Token(token::TokenArgs),
+    /// Call Microsoft Graph: one request, or every page of a collection with --all.
+    Graph(graph::GraphArgs),
 }
 
 fn init_logging(verbose: u8) {
@@ -65,6 +68,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::Seed(args) => seed::run(args).await,
             Command::Token(args) => token::run(args).await,
+            Command::Graph(args) => graph::run(args).await,
         }
     });
     match result {
