@@ -78,6 +78,14 @@ fn user_dir(xdg: &str, fallback: &str) -> anyhow::Result<PathBuf> {
     Ok(PathBuf::from(home).join(fallback).join("tessera"))
 }
 
+/// The shared persistent token cache every `tessera` process uses.
+pub(crate) fn open_cache() -> anyhow::Result<PersistentCache> {
+    let dir = user_dir("XDG_CACHE_HOME", ".cache")?.join("tokens");
+    let key_file = user_dir("XDG_CONFIG_HOME", ".config")?.join("cache.key");
+    PersistentCache::open_default(&dir, &key_file)
+        .with_context(|| format!("opening the token cache {}", dir.display()))
+}
+
 impl AuthArgs {
     fn authority(&self) -> anyhow::Result<Authority> {
         if let Some(url) = &self.authority {
@@ -189,11 +197,8 @@ impl AuthArgs {
         })?;
         let mut provider = TokenProvider::new(self.credential()?, http.clone());
         if !self.no_cache {
-            let dir = user_dir("XDG_CACHE_HOME", ".cache")?.join("tokens");
-            let key_file = user_dir("XDG_CONFIG_HOME", ".config")?.join("cache.key");
-            let cache = PersistentCache::open_default(&dir, &key_file)
-                .with_context(|| format!("opening the token cache {}", dir.display()))?;
-            tracing::debug!(dir = %dir.display(), key = cache.key_source.describe(), "token cache");
+            let cache = open_cache()?;
+            tracing::debug!(dir = %cache.dir().display(), key = cache.key_source.describe(), "token cache");
             provider = provider.with_persistent_cache(Arc::new(cache));
         }
         Ok((provider, http))

@@ -32,6 +32,8 @@ enum Command {
     Token(token::TokenArgs),
     /// Call Microsoft Graph: one request, or every page of a collection with --all.
     Graph(graph::GraphArgs),
+    /// Where the shared token cache is, how its key is kept, and how many tokens it holds.
+    Status,
 }
 
 fn init_logging(verbose: u8) {
@@ -69,6 +71,7 @@ fn main() -> ExitCode {
             Command::Seed(args) => seed::run(args).await,
             Command::Token(args) => token::run(args).await,
             Command::Graph(args) => graph::run(args).await,
+            Command::Status => status(),
         }
     });
     match result {
@@ -78,6 +81,15 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+#[allow(clippy::print_stdout)] // the status is the command's data
+fn status() -> anyhow::Result<()> {
+    let cache = auth::open_cache()?;
+    println!("token cache: {}", cache.dir().display());
+    println!("key: {}", cache.key_source.describe());
+    println!("cached tokens: {}", cache.len());
+    Ok(())
 }
 
 #[allow(clippy::print_stderr)] // the one place errors reach the user

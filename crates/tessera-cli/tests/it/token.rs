@@ -73,6 +73,32 @@ fn token_prints_forms_shares_the_cache_and_explains_errors() {
     );
     assert_eq!(mode & 0o777, 0o700);
 
+    // `tessera status` says where the cache is, how its key is kept, and what it holds.
+    let status = tessera()
+        .arg("status")
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", &home)
+        .output()
+        .expect("status");
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    assert!(
+        text.contains(&format!("token cache: {}", cache.display())),
+        "{text}"
+    );
+    assert!(text.contains("cached tokens: 1"), "{text}");
+    assert!(
+        text.contains("key: encrypted with a key in the kernel keyring")
+            || text.contains("key: encrypted with a key in a separate 0600 file"),
+        "{text}"
+    );
+    assert!(!text.contains(&first), "no token in the status");
+
     // --no-cache asks the server again.
     let fresh = token_cmd(&s, &home, &secret, &["--no-cache"]);
     assert!(fresh.status.success());
