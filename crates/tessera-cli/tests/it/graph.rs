@@ -124,4 +124,5 @@ fn graph_get_all_streams_every_user_once() {
     );
     let bad = graph_cmd(&s, &home, &["post", "/users", "--all"]);
     assert_eq!(bad.status.code(), Some(1));
+    tessera_client::PersistentCache::forget_keyring_key(&home.join(".cache/tessera/tokens"));
 }

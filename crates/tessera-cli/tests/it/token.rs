@@ -136,4 +136,6 @@ fn token_prints_forms_shares_the_cache_and_explains_errors() {
     );
     let log = s.stop();
     assert!(!log.contains(&secret), "the server log holds no secret");
+    // The cache's key may be in the kernel keyring: do not leave it behind.
+    tessera_client::PersistentCache::forget_keyring_key(&cache);
 }
