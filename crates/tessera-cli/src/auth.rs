@@ -140,18 +140,12 @@ impl AuthArgs {
                 Some(var) => secret_from(var, "--certificate-password-env")?,
                 None => Secret::new(""),
             };
-            let (authority, client_id) = (self.authority()?, self.client_id()?);
-            let credential = if bytes.starts_with(b"-----") {
-                ClientCertificateCredential::from_pem_with_password(
-                    authority,
-                    client_id,
-                    &bytes,
-                    &bytes,
-                    Some(&password),
-                )
-            } else {
-                ClientCertificateCredential::from_pfx(authority, client_id, &bytes, &password)
-            };
+            let credential = ClientCertificateCredential::from_file_bytes(
+                self.authority()?,
+                self.client_id()?,
+                &bytes,
+                &password,
+            );
             return Ok(Arc::new(
                 credential.with_context(|| format!("the certificate {}", path.display()))?,
             ));

@@ -21,20 +21,10 @@ async fn main() {
     let (authority, client_id) = (common::authority(), common::var("AZURE_CLIENT_ID"));
     let password =
         Secret::new(std::env::var("AZURE_CLIENT_CERTIFICATE_PASSWORD").unwrap_or_default());
-    let credential = if bytes.starts_with(b"-----") {
-        // One PEM file may hold both; each parser takes the blocks it needs. The password is
-        // for an encrypted key (BEGIN ENCRYPTED PRIVATE KEY).
-        ClientCertificateCredential::from_pem_with_password(
-            authority,
-            client_id,
-            &bytes,
-            &bytes,
-            Some(&password),
-        )
-    } else {
-        ClientCertificateCredential::from_pfx(authority, client_id, &bytes, &password)
-    }
-    .unwrap_or_else(|e| common::fail(&e));
+    // PEM (certificate and key, the key plain or encrypted) or PFX, told apart by content.
+    let credential =
+        ClientCertificateCredential::from_file_bytes(authority, client_id, &bytes, &password)
+            .unwrap_or_else(|e| common::fail(&e));
     // Entra matches this against the certificates uploaded to the app registration.
     eprintln!(
         "certificate SHA-1 thumbprint {}",

@@ -196,6 +196,23 @@ impl ClientCertificateCredential {
         Self::from_pem_with_password(authority, client_id, cert_pem, key_pem, None)
     }
 
+    /// From a certificate file's bytes, whichever form it is: PEM holding the certificate and
+    /// its key (plain or encrypted PKCS#8), or PFX / PKCS#12. `password` opens an encrypted
+    /// key or a PFX and is ignored otherwise.
+    pub fn from_file_bytes(
+        authority: Authority,
+        client_id: impl Into<String>,
+        bytes: &[u8],
+        password: &Secret,
+    ) -> Result<Self, ClientError> {
+        // PEM is text that starts with its armour (possibly after whitespace); PFX is DER.
+        if bytes.trim_ascii_start().starts_with(b"-----") {
+            Self::from_pem_with_password(authority, client_id, bytes, bytes, Some(password))
+        } else {
+            Self::from_pfx(authority, client_id, bytes, password)
+        }
+    }
+
     /// From PEM whose key may be encrypted PKCS#8 (`BEGIN ENCRYPTED PRIVATE KEY`, PBES2 as
     /// `openssl pkcs8 -topk8` writes it); `password` opens it and is ignored for plain keys.
     pub fn from_pem_with_password(

@@ -68,19 +68,9 @@ pub fn from_environment(
         let bytes = std::fs::read(&path).map_err(|e| {
             ClientError::io(format!("reading AZURE_CLIENT_CERTIFICATE_PATH {path}"), e)
         })?;
-        let lower = path.to_ascii_lowercase();
         let password = Secret::new(get("AZURE_CLIENT_CERTIFICATE_PASSWORD").unwrap_or_default());
-        let mut credential = if lower.ends_with(".pfx") || lower.ends_with(".p12") {
-            ClientCertificateCredential::from_pfx(authority, client_id, &bytes, &password)?
-        } else {
-            ClientCertificateCredential::from_pem_with_password(
-                authority,
-                client_id,
-                &bytes,
-                &bytes,
-                Some(&password),
-            )?
-        };
+        let mut credential =
+            ClientCertificateCredential::from_file_bytes(authority, client_id, &bytes, &password)?;
         // azure-identity sends RS256 with the SHA-1 thumbprint; keep its wire shape.
         credential.thumbprint = Thumbprint::Sha1;
         credential.send_x5c = get("AZURE_CLIENT_SEND_CERTIFICATE_CHAIN")
