@@ -301,6 +301,22 @@ impl ListOptions {
     }
 }
 
+/// The options of a `/$count` request: Graph answers it only as an advanced query
+/// (`ConsistencyLevel: eventual`).
+pub(crate) fn count_options(
+    state: &AppState,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    entity: &Entity,
+) -> Result<ListOptions, GraphError> {
+    if !eventual(headers) {
+        return Err(GraphError::bad_request(
+            "$count is not currently supported.",
+        ));
+    }
+    ListOptions::parse(state, query, headers, entity)
+}
+
 /// `/$count`: the number as `text/plain`, as Graph answers it.
 pub(crate) fn count_response(n: u64) -> Response {
     use axum::response::IntoResponse as _;

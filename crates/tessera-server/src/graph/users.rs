@@ -247,12 +247,7 @@ pub(crate) async fn count(
     headers: HeaderMap,
 ) -> GraphResult {
     caller.require(READ_APP, READ_DELEGATED)?;
-    if !super::query::eventual(&headers) {
-        return Err(GraphError::bad_request(
-            "$count is not currently supported.",
-        ));
-    }
-    let opts = ListOptions::parse(&state.0, q.as_deref(), &headers, &ENTITY)?;
+    let opts = super::query::count_options(&state.0, q.as_deref(), &headers, &ENTITY)?;
     let n = state
         .0
         .store()
