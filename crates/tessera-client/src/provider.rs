@@ -50,7 +50,7 @@ fn final_window(lifetime: i64) -> i64 {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct CacheKey {
-    identity: Identity,
+    identity: Arc<Identity>,
     /// Scopes, lower-cased and sorted.
     target: String,
     claims: Option<String>,
@@ -101,6 +101,8 @@ pub struct ProviderStats {
 #[derive(Debug, Clone)]
 pub struct TokenProvider {
     credential: Arc<dyn Credential>,
+    /// The credential's identity, computed once: it is part of every cache lookup.
+    identity: Arc<Identity>,
     http: TokenHttp,
     slots: Arc<RwLock<HashMap<CacheKey, Arc<Slot>>>>,
     stats: Arc<ProviderStats>,
@@ -116,6 +118,7 @@ enum Next {
 impl TokenProvider {
     pub fn new(credential: Arc<dyn Credential>, http: TokenHttp) -> Self {
         Self {
+            identity: Arc::new(credential.identity()),
             credential,
             http,
             slots: Arc::default(),
@@ -142,7 +145,7 @@ impl TokenProvider {
             .collect();
         target.sort();
         let key = CacheKey {
-            identity: self.credential.identity(),
+            identity: self.identity.clone(),
             target: target.join(" "),
             claims: request.claims_parameter().ok().flatten(),
         };
