@@ -205,6 +205,13 @@ export async function submit(page, locator) {
 /** Which sign-in page the browser shows, by its form's action. */
 export async function whichPage(page) {
   const url = page.url();
+  // Every page has a post form or a heading: wait for one of them (a loaded 2-core CI machine
+  // can take more than the short lookups below), then look at which.
+  await page
+    .locator('form[method=post], h1')
+    .first()
+    .waitFor({ timeout: 10000 })
+    .catch(() => {});
   const action = await page
     .locator('form[method=post]')
     .first()
