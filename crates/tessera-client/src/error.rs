@@ -17,6 +17,9 @@ pub enum ClientError {
     /// Bad configuration: a missing value, an unreadable certificate.
     #[error("{0}")]
     Config(String),
+    /// The caller's input is wrong (a lifetime out of range, a name that matches nothing).
+    #[error("{0}")]
+    Invalid(String),
     /// A user action is needed (device code expired, sign-in declined).
     #[error("{0}")]
     Interaction(String),

@@ -85,6 +85,11 @@ impl GraphClient {
         self
     }
 
+    /// The base URL, without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
     fn url(&self, path: &str) -> String {
         if path.starts_with("https://") || path.starts_with("http://") {
             path.to_owned()

@@ -169,6 +169,66 @@ pub fn id_token_lifetime(inputs: &LifetimeInputs) -> LifetimeDecision {
     }
 }
 
+/// What a token's lifetime matches, read back from its `iat` and `exp` (`tessera decode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LifetimeMatch {
+    /// Within Entra's random 60-90 minutes for access tokens (a policy of such a length
+    /// looks the same).
+    Default { seconds: i64 },
+    /// Within the 20-28 hours Entra gives CAE-capable clients.
+    CaeDefault { seconds: i64 },
+    /// The 1 hour of an ID token.
+    IdTokenDefault,
+    /// Only a token lifetime policy (10 minutes to 1 day) gives this.
+    Policy { seconds: i64 },
+    /// Nothing Entra issues (a test override, another issuer, a forged token).
+    Unusual { seconds: i64 },
+}
+
+impl LifetimeMatch {
+    /// One line for people.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Default { seconds } => format!(
+                "{}: within Entra's default for access tokens (a random 60-90 minutes); no policy needed to explain it",
+                format_timespan(*seconds)
+            ),
+            Self::CaeDefault { seconds } => format!(
+                "{}: Entra's long-lived default for CAE-capable clients (20-28 hours)",
+                format_timespan(*seconds)
+            ),
+            Self::IdTokenDefault => "01:00:00: Entra's default for ID tokens".to_owned(),
+            Self::Policy { seconds } => format!(
+                "{}: set by a token lifetime policy (the defaults are 60-90 minutes for access tokens, 1 hour for ID tokens)",
+                format_timespan(*seconds)
+            ),
+            Self::Unusual { seconds } => format!(
+                "{} seconds: neither an Entra default nor a policy lifetime (10 minutes to 1 day)",
+                seconds
+            ),
+        }
+    }
+}
+
+/// Classifies a token by `exp - iat`; `iat` is back-dated [`BACKDATE_SECONDS`] by Entra, so
+/// the issued lifetime is that much shorter.
+pub fn classify(exp_minus_iat: i64, id_token: bool, cae_capable: bool) -> LifetimeMatch {
+    let seconds = exp_minus_iat - BACKDATE_SECONDS;
+    if id_token && seconds == ID_TOKEN_SECONDS {
+        return LifetimeMatch::IdTokenDefault;
+    }
+    if !id_token && cae_capable && (CAE_MIN_SECONDS..=CAE_MAX_SECONDS).contains(&seconds) {
+        return LifetimeMatch::CaeDefault { seconds };
+    }
+    if !id_token && (DEFAULT_MIN_SECONDS..=DEFAULT_MAX_SECONDS).contains(&seconds) {
+        return LifetimeMatch::Default { seconds };
+    }
+    if (POLICY_MIN_SECONDS..=POLICY_MAX_SECONDS).contains(&seconds) {
+        return LifetimeMatch::Policy { seconds };
+    }
+    LifetimeMatch::Unusual { seconds }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TimeSpanError {
     #[error("'{0}' is not a TimeSpan of the form [d.]hh:mm:ss")]
@@ -180,17 +240,11 @@ pub enum TimeSpanError {
 }
 
 /// Parses .NET TimeSpan text `[d.]hh:mm:ss` (hours 0-23, minutes and seconds 0-59) into
-/// seconds. `28:00:00` is a syntax error, as it is in .NET.
+/// seconds. Like .NET's `TimeSpan.Parse`, `hh:mm:ss` with hours of 24 or more is read as
+/// `d:hh:mm` (so `28:00:00` is 28 days, over any policy maximum, and `24:60:00` is invalid);
+/// graph-api.md §1.2 has the evidence that Graph parses this way.
 pub fn parse_timespan(text: &str) -> Result<i64, TimeSpanError> {
     let syntax = || TimeSpanError::Syntax(text.to_owned());
-    let (days, clock) = match text.split_once('.') {
-        Some((d, rest)) if rest.contains(':') => (d.parse::<i64>().map_err(|_| syntax())?, rest),
-        _ => (0, text),
-    };
-    let parts: Vec<&str> = clock.split(':').collect();
-    let [h, m, s] = parts.as_slice() else {
-        return Err(syntax());
-    };
     let field = |v: &str, max: i64| -> Result<i64, TimeSpanError> {
         if v.is_empty() || v.len() > 2 || !v.bytes().all(|b| b.is_ascii_digit()) {
             return Err(syntax());
@@ -198,10 +252,24 @@ pub fn parse_timespan(text: &str) -> Result<i64, TimeSpanError> {
         let n: i64 = v.parse().map_err(|_| syntax())?;
         if n > max { Err(syntax()) } else { Ok(n) }
     };
-    let (h, m, s) = (field(h, 23)?, field(m, 59)?, field(s, 59)?);
-    if days < 0 {
+    let (days, clock) = match text.split_once('.') {
+        Some((d, rest)) if rest.contains(':') => {
+            if d.is_empty() || d.len() > 8 || !d.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(syntax());
+            }
+            (d.parse::<i64>().map_err(|_| syntax())?, rest)
+        }
+        _ => (0, text),
+    };
+    let parts: Vec<&str> = clock.split(':').collect();
+    let [h, m, s] = parts.as_slice() else {
         return Err(syntax());
+    };
+    if days == 0 && text == clock && field(h, 99).is_ok_and(|hours| hours > 23) {
+        let d = field(h, 99)?;
+        return Ok(d * 86_400 + field(m, 23)? * 3600 + field(s, 59)? * 60);
     }
+    let (h, m, s) = (field(h, 23)?, field(m, 59)?, field(s, 59)?);
     Ok(days * 86_400 + h * 3600 + m * 60 + s)
 }
 
@@ -290,10 +358,21 @@ mod tests {
         assert_eq!(parse_timespan("08:00:00"), Ok(28_800));
         assert_eq!(parse_timespan("1.00:00:00"), Ok(86_400));
         assert_eq!(parse_timespan("0.00:10:00"), Ok(600));
+        // .NET reads hours of 24 or more as days.
+        assert_eq!(parse_timespan("28:00:00"), Ok(28 * 86_400));
+        assert_eq!(parse_timespan("24:05:00"), Ok(24 * 86_400 + 5 * 3600));
+        assert!(parse_timespan("24:24:00").is_err());
         assert!(matches!(
-            parse_timespan("28:00:00"),
-            Err(TimeSpanError::Syntax(_))
+            parse_policy_lifetime("28:00:00"),
+            Err(TimeSpanError::TooLong(_))
         ));
+        assert_eq!(
+            parse_policy_lifetime("28:00:00")
+                .map_err(|e| e.to_string())
+                .unwrap_err(),
+            "28:00:00 is more than the 1-day maximum (1.00:00:00)"
+        );
+        assert!(parse_timespan("x.08:00:00").is_err());
         assert!(parse_timespan("8:00").is_err());
         assert!(parse_timespan("08:60:00").is_err());
         assert!(parse_timespan("-1.00:00:00").is_err());
@@ -307,6 +386,30 @@ mod tests {
             Err(TimeSpanError::TooLong(_))
         ));
         assert_eq!(format_timespan(28_800), "08:00:00");
+        assert_eq!(
+            classify(4000 + 300, false, false),
+            LifetimeMatch::Default { seconds: 4000 }
+        );
+        assert_eq!(
+            classify(28_800 + 300, false, false),
+            LifetimeMatch::Policy { seconds: 28_800 }
+        );
+        assert_eq!(
+            classify(3600 + 300, true, false),
+            LifetimeMatch::IdTokenDefault
+        );
+        assert_eq!(
+            classify(80_000 + 300, false, true),
+            LifetimeMatch::CaeDefault { seconds: 80_000 }
+        );
+        assert_eq!(
+            classify(90_000 + 300, false, false),
+            LifetimeMatch::Unusual { seconds: 90_000 }
+        );
+        assert_eq!(
+            classify(20 + 300, false, false),
+            LifetimeMatch::Unusual { seconds: 20 }
+        );
         assert_eq!(format_timespan(86_400), "1.00:00:00");
     }
 }

@@ -433,7 +433,10 @@ async fn organization_default_policy_decides_client_credentials_lifetime() {
 
     // Invalid definitions, all with Graph's one error.
     let invalid: Vec<(&str, Value)> = vec![
-        ("28:00:00 (hours out of range)", definition_for("28:00:00")),
+        (
+            "28:00:00 (28 days, as .NET reads it)",
+            definition_for("28:00:00"),
+        ),
         ("00:09:59 (under 10 minutes)", definition_for("00:09:59")),
         ("1.00:00:01 (over 1 day)", definition_for("1.00:00:01")),
         ("abc", definition_for("abc")),
