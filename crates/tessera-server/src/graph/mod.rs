@@ -101,7 +101,12 @@ pub use GraphError as GraphErrorPublic;
 
 impl From<crate::store::StoreError> for GraphError {
     fn from(e: crate::store::StoreError) -> Self {
-        Self::internal(e)
+        match e {
+            crate::store::StoreError::Invalid(_) => {
+                Self::bad_request("Invalid value specified for a property or in the request URL.")
+            }
+            e => Self::internal(e),
+        }
     }
 }
 

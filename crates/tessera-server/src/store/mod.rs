@@ -3,21 +3,30 @@
 //! implement this trait with portable SQL and their own migrations.
 
 mod filter;
+mod postgres;
+mod sql;
 mod sqlite;
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use serde::{Deserialize, Serialize};
 
+pub use postgres::{PostgresStore, PostgresUrl};
 pub use sqlite::SqliteStore;
 
 /// Storage failures. The message never contains secrets: queries bind them as parameters.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(#[source] sqlx::Error),
+    /// A value the database cannot hold, so no stored record can have it either: text with
+    /// a NUL character on PostgreSQL. The request is at fault, not the store.
+    #[error("invalid value: {0}")]
+    Invalid(String),
     #[error("stored record is corrupt: {0}")]
     Corrupt(String),
     #[error("migration {version} failed: {source}")]
@@ -28,6 +37,19 @@ pub enum StoreError {
     /// A query the store cannot run (callers validate first; this is the backstop).
     #[error("unsupported query: {0}")]
     Query(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            // character_not_in_repertoire, untranslatable_character: PostgreSQL refuses a NUL
+            // in text (SQLite stores it) and characters its database encoding lacks.
+            sqlx::Error::Database(d) if matches!(d.code().as_deref(), Some("22021" | "22P05")) => {
+                Self::Invalid(d.message().to_owned())
+            }
+            _ => Self::Database(e),
+        }
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -385,8 +407,53 @@ pub enum JtiOutcome {
     Replayed,
 }
 
+/// Held while one server initialises a shared database (first signing key, `--config`, the
+/// demo tenant): another server starting on the same database waits, then finds the work
+/// done. Released by `release`, or when dropped (PostgreSQL then ends the session's lock).
+#[derive(Default)]
+pub struct StartupLock {
+    session: Option<sqlx::PgConnection>,
+}
+
+impl std::fmt::Debug for StartupLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StartupLock")
+            .field("held", &self.session.is_some())
+            .finish()
+    }
+}
+
+impl StartupLock {
+    pub(crate) fn held_by(session: sqlx::PgConnection) -> Self {
+        Self {
+            session: Some(session),
+        }
+    }
+
+    pub async fn release(self) -> StoreResult<()> {
+        if let Some(session) = self.session {
+            // Closing the session releases its advisory locks.
+            sqlx::Connection::close(session).await?;
+        }
+        Ok(())
+    }
+}
+
 /// All state access. Object-safe so backends can be chosen at start.
 pub trait Store: Send + Sync + 'static {
+    /// Serialises start-up work among servers sharing this database. A store that only one
+    /// server can use has nothing to wait for.
+    fn startup_lock(&self) -> BoxFuture<'_, StartupLock> {
+        Box::pin(async { Ok(StartupLock::default()) })
+    }
+
+    /// A counter that moves whenever another server may have changed tenants, applications
+    /// or lifetime policies, whose cached copies must then go. `None` when no other server
+    /// writes to this store.
+    fn directory_changes(&self) -> Option<Arc<AtomicU64>> {
+        None
+    }
+
     fn tenant(&self, id_or_domain: &str) -> BoxFuture<'_, Option<Tenant>>;
     fn tenants(&self) -> BoxFuture<'_, Vec<Tenant>>;
     fn put_tenant(&self, tenant: Tenant) -> BoxFuture<'_, ()>;

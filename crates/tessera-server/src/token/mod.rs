@@ -116,7 +116,10 @@ impl From<AadstsError> for Failure {
 
 impl From<StoreError> for Failure {
     fn from(e: StoreError) -> Self {
-        Self::Internal(e.to_string())
+        match e {
+            StoreError::Invalid(_) => Self::Aadsts(aadsts::MALFORMED_REQUEST.err()),
+            e => Self::Internal(e.to_string()),
+        }
     }
 }
 
