@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use clap::Args;
 use tessera_server::{ServeOptions, Server};
 
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub(crate) struct ServeArgs {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:8443")]
@@ -17,8 +17,10 @@ pub(crate) struct ServeArgs {
     /// Where keys, the database, TLS material and demo.json live.
     #[arg(long, default_value = "./tessera-data", env = "TESSERA_DATA_DIR")]
     data_dir: PathBuf,
-    /// Database URL (default: SQLite in the data directory), e.g. sqlite:/path/db.
-    #[arg(long, env = "TESSERA_DATABASE_URL")]
+    /// Database URL (default: SQLite in the data directory): sqlite:/path/db, or
+    /// postgres://USER@HOST:PORT/DATABASE[?sslmode=verify-full] for a database several
+    /// servers share (password: PGPASSWORD or ~/.pgpass rather than the URL).
+    #[arg(long, env = "TESSERA_DATABASE_URL", hide_env_values = true)]
     database: Option<String>,
     /// TOML file declaring tenants, app registrations, users and groups.
     #[arg(long)]
@@ -42,6 +44,23 @@ pub(crate) struct ServeArgs {
     /// Do not seed the demo tenant or write demo.json.
     #[arg(long)]
     no_demo: bool,
+}
+
+// By hand: --database may carry a password.
+impl std::fmt::Debug for ServeArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeArgs")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field(
+                "database",
+                &self
+                    .database
+                    .as_deref()
+                    .map(tessera_server::config::redact_database),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {

@@ -1,15 +1,15 @@
 //! Bulk seeding for tests and benchmarks: `tessera seed users` writes many users straight
-//! into the store in large transactions. It works while a server runs on the same data
-//! (SQLite WAL lets one writer in beside the readers) and the server sees them at once,
-//! because users are read from the store, not cached.
+//! into the store in large batches (one statement each on PostgreSQL). It works while
+//! servers run on the same database, and they see the users at once: users are not cached.
 
 use std::path::PathBuf;
 
 use tessera_proto::clock::{Clock as _, OffsetClock, Random};
 
+use crate::config::{Database, redact_database};
 use crate::crypto::{self, SystemRandom};
 use crate::error::ServerError;
-use crate::store::{SqliteStore, Store, User};
+use crate::store::User;
 
 const BATCH: usize = 5_000;
 const GIVEN: [&str; 16] = [
@@ -49,14 +49,26 @@ const SURNAMES: [&str; 16] = [
     "Gupta",
 ];
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SeedUsers {
     pub data_dir: PathBuf,
-    /// `sqlite:` URL; default `DATA_DIR/tessera.db`.
+    /// `sqlite:` or `postgres://` URL, as `tessera serve --database`; default
+    /// `DATA_DIR/tessera.db`.
     pub database: Option<String>,
     /// Tenant GUID or domain; default the demo tenant.
     pub tenant: Option<String>,
     pub count: u64,
+}
+
+impl std::fmt::Debug for SeedUsers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SeedUsers")
+            .field("data_dir", &self.data_dir)
+            .field("database", &self.database.as_deref().map(redact_database))
+            .field("tenant", &self.tenant)
+            .field("count", &self.count)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,19 +87,16 @@ pub async fn seed_users(opts: SeedUsers) -> Result<SeedReport, ServerError> {
             "--count must be between 1 and 10000000".into(),
         ));
     }
-    let store = match &opts.database {
-        Some(url) => SqliteStore::open_url(url).await?,
-        None => {
-            let path = opts.data_dir.join("tessera.db");
-            if !path.exists() {
-                return Err(ServerError::Config(format!(
-                    "{} does not exist: run `tessera serve` on this data directory first",
-                    path.display()
-                )));
-            }
-            SqliteStore::open(&path).await?
-        }
-    };
+    let database = Database::resolve(opts.database.as_deref(), &opts.data_dir)?;
+    if let Database::SqliteFile(path) = &database
+        && !path.exists()
+    {
+        return Err(ServerError::Config(format!(
+            "{} does not exist: run `tessera serve` on this data directory first",
+            path.display()
+        )));
+    }
+    let store = database.open().await?;
     let tenant_key = match &opts.tenant {
         Some(t) => t.clone(),
         None => {

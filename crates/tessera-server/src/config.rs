@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -13,13 +14,17 @@ use tessera_proto::scope::resource_key;
 use crate::crypto;
 use crate::directory::Directory;
 use crate::error::ServerError;
-use crate::store::{Application, Group, SecretCredential, Tenant, User};
+use crate::store::{
+    Application, Group, PostgresStore, PostgresUrl, SecretCredential, SqliteStore, Store, Tenant,
+    User,
+};
 
 /// Options of `tessera serve`.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct ServeOptions {
     pub data_dir: PathBuf,
-    /// `sqlite:PATH` (default: `DATA_DIR/tessera.db`).
+    /// `sqlite:PATH` or `postgres://USER@HOST:PORT/DATABASE` (default: SQLite in
+    /// `DATA_DIR/tessera.db`). See `Database::parse`.
     pub database: Option<String>,
     pub config_file: Option<PathBuf>,
     /// The URL clients use to reach this server; default `https://LISTEN_ADDR`.
@@ -30,6 +35,97 @@ pub struct ServeOptions {
     pub tls_key: Option<PathBuf>,
     /// Seed the demo tenant and write `demo.json` on first start.
     pub seed_demo: bool,
+}
+
+impl std::fmt::Debug for ServeOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeOptions")
+            .field("data_dir", &self.data_dir)
+            .field("database", &self.database.as_deref().map(redact_database))
+            .field("config_file", &self.config_file)
+            .field("public_url", &self.public_url)
+            .field("test_mode", &self.test_mode)
+            .field(
+                "test_access_token_lifetime",
+                &self.test_access_token_lifetime,
+            )
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
+            .field("seed_demo", &self.seed_demo)
+            .finish()
+    }
+}
+
+/// A database URL as it may be shown: any password replaced by `***`, and text that is not a
+/// URL but could hold one (`user:secret@host`) not shown at all.
+pub fn redact_database(text: &str) -> String {
+    match url::Url::parse(text) {
+        Ok(mut url) => {
+            if url.password().is_some() {
+                let _ = url.set_password(Some("***"));
+            }
+            url.to_string()
+        }
+        Err(_) if text.contains('@') || text.contains(':') => "(unparsable URL)".into(),
+        Err(_) => text.to_owned(),
+    }
+}
+
+/// Where the store lives: `--database`, or SQLite in the data directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    SqliteFile(PathBuf),
+    /// A `sqlite:` URL (`sqlite:PATH`, `sqlite::memory:`...).
+    SqliteUrl(String),
+    Postgres(PostgresUrl),
+}
+
+impl Database {
+    /// Parses `--database`: `sqlite:...` or `postgres://...`. The error names the option and
+    /// never repeats a password.
+    pub fn parse(text: &str) -> Result<Self, ServerError> {
+        let scheme = text.split_once(':').map_or("", |(s, _)| s);
+        match scheme.to_ascii_lowercase().as_str() {
+            "sqlite" => Ok(Self::SqliteUrl(text.to_owned())),
+            "postgres" | "postgresql" => PostgresUrl::parse(text)
+                .map(Self::Postgres)
+                .map_err(|e| ServerError::Config(format!("--database: {e}"))),
+            _ => Err(ServerError::Config(format!(
+                "--database: unsupported scheme '{}' (use sqlite:PATH or postgres://USER@HOST:PORT/DATABASE)",
+                scheme.chars().take(20).collect::<String>()
+            ))),
+        }
+    }
+
+    /// `--database` when given, else `DATA_DIR/tessera.db`.
+    pub fn resolve(database: Option<&str>, data_dir: &Path) -> Result<Self, ServerError> {
+        match database {
+            Some(text) => Self::parse(text),
+            None => Ok(Self::SqliteFile(data_dir.join("tessera.db"))),
+        }
+    }
+
+    /// What to call it in messages: never with a password.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::SqliteFile(path) => path.display().to_string(),
+            Self::SqliteUrl(url) => format!("--database {}", redact_database(url)),
+            Self::Postgres(url) => format!("--database {url}"),
+        }
+    }
+
+    /// Opens the store (creating and migrating it as needed).
+    pub async fn open(&self) -> Result<Arc<dyn Store>, ServerError> {
+        let opened: Result<Arc<dyn Store>, _> = match self {
+            Self::SqliteFile(path) => SqliteStore::open(path).await.map(|s| Arc::new(s) as _),
+            Self::SqliteUrl(url) => SqliteStore::open_url(url).await.map(|s| Arc::new(s) as _),
+            Self::Postgres(url) => PostgresStore::open(url).await.map(|s| Arc::new(s) as _),
+        };
+        opened.map_err(|error| ServerError::Database {
+            what: self.describe(),
+            error,
+        })
+    }
 }
 
 impl ServeOptions {
@@ -66,13 +162,8 @@ impl ServeOptions {
                 "--public-url {url}: must be an https URL with a host"
             )));
         }
-        if let Some(db) = &self.database
-            && !db.starts_with("sqlite:")
-        {
-            return Err(ServerError::Config(format!(
-                "--database {}: only sqlite: URLs are supported by this build (PostgreSQL support is planned)",
-                db.split(':').next().unwrap_or("")
-            )));
+        if let Some(db) = &self.database {
+            Database::parse(db)?;
         }
         Ok(())
     }

@@ -1,6 +1,6 @@
 //! The directory as the token service sees it: tenants, applications and resources, read
 //! through an in-process cache so the hot path (client credentials) touches no database.
-//! Every write goes through here and clears what it changed, so changes apply at once.
+//! Writes here, and other servers' writes the store reports, clear the cache at once.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -144,6 +144,9 @@ pub struct Directory {
     /// A reader caches what it read only if no write happened meanwhile; otherwise a read
     /// that raced a write could put the old value back after the write cleared it.
     generation: std::sync::atomic::AtomicU64,
+    /// The store's count of other servers' writes (PostgreSQL), and the value last acted on.
+    others: Option<Arc<std::sync::atomic::AtomicU64>>,
+    others_seen: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Directory {
@@ -171,11 +174,24 @@ use std::sync::atomic::Ordering::SeqCst;
 impl Directory {
     pub fn new(store: Arc<dyn Store>) -> Self {
         Self {
-            store,
             tenants: RwLock::default(),
             apps: RwLock::default(),
             policies: RwLock::default(),
             generation: std::sync::atomic::AtomicU64::new(0),
+            others: store.directory_changes(),
+            others_seen: std::sync::atomic::AtomicU64::new(0),
+            store,
+        }
+    }
+
+    /// Drops the caches when another server sharing the store wrote directory objects since
+    /// the last look. Called before every cached read; a load and a compare otherwise.
+    fn follow_others(&self) {
+        if let Some(others) = &self.others {
+            let now = others.load(SeqCst);
+            if self.others_seen.swap(now, SeqCst) != now {
+                self.invalidate();
+            }
         }
     }
 
@@ -207,6 +223,7 @@ impl Directory {
 
     /// A tenant by GUID or verified domain (case-insensitive).
     pub async fn tenant(&self, id_or_domain: &str) -> StoreResult<Option<Arc<Tenant>>> {
+        self.follow_others();
         let key = id_or_domain.to_ascii_lowercase();
         if let Some(t) = read(&self.tenants, &key) {
             return Ok(Some(t));
@@ -231,6 +248,7 @@ impl Directory {
         tenant_id: &str,
         client_id: &str,
     ) -> StoreResult<Option<Arc<Application>>> {
+        self.follow_others();
         let key = (tenant_id.to_owned(), client_id.to_ascii_lowercase());
         if let Some(a) = read(&self.apps, &key) {
             return Ok(Some(a));
@@ -275,6 +293,7 @@ impl Directory {
 
     /// The tenant's policies and assignments (cached; every policy write clears it).
     pub async fn policy_snapshot(&self, tenant_id: &str) -> StoreResult<Arc<PolicySnapshot>> {
+        self.follow_others();
         if let Some(p) = read(&self.policies, &tenant_id.to_owned()) {
             return Ok(p);
         }

@@ -9,6 +9,10 @@ pub enum ServerError {
     Config(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The store could not be opened; `what` names it without any password. The cause is
+    /// part of the message (not a `source`), so a report shows it once.
+    #[error("{what}: {error}")]
+    Database { what: String, error: StoreError },
     #[error("{context}: {source}")]
     Io {
         context: String,

@@ -1,7 +1,7 @@
 //! tessera's identity platform: Entra ID v2.0 endpoints (discovery, JWKS, token) over
 //! HTTPS, with Entra's flows, claims, AADSTS errors and lifetimes, on an embedded SQLite
-//! store. `Server::prepare` sets everything up; `Server::run` serves an already-bound
-//! listener, so tests bind port 0.
+//! store or a PostgreSQL database several servers share. `Server::prepare` sets everything
+//! up; `Server::run` serves an already-bound listener, so tests bind port 0.
 
 pub mod bulk;
 pub mod config;
@@ -40,7 +40,6 @@ pub use seed::DemoFile;
 
 use crate::directory::Directory;
 use crate::state::{AppState, Settings};
-use crate::store::{SqliteStore, Store};
 
 /// A TLS handshake that takes longer than this is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -85,10 +84,11 @@ impl Server {
             .map(FileConfig::load)
             .transpose()?;
         files::create_private_dir(&opts.data_dir)?;
-        let store: Arc<dyn Store> = match &opts.database {
-            Some(url) => Arc::new(SqliteStore::open_url(url).await?),
-            None => Arc::new(SqliteStore::open(&opts.data_dir.join("tessera.db")).await?),
-        };
+        let database = config::Database::resolve(opts.database.as_deref(), &opts.data_dir)?;
+        let store = database.open().await?;
+        // Servers sharing a database initialise one after the other: the second finds the
+        // first's signing key, configuration and demo tenant instead of making its own.
+        let startup = store.startup_lock().await?;
         let clock = Arc::new(OffsetClock::new());
         let random: Arc<dyn Random> = Arc::new(crypto::SystemRandom::default());
         let directory = Directory::new(store.clone());
@@ -155,6 +155,7 @@ impl Server {
         } else {
             None
         };
+        startup.release().await?;
         Ok(Self {
             state,
             acceptor: TlsAcceptor::from(tls.config),
