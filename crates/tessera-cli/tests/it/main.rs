@@ -4,6 +4,7 @@
 mod browser;
 mod graph;
 mod interop;
+mod long_job;
 mod serve;
 mod support;
 mod token;
