@@ -1,6 +1,7 @@
 //! Credential selection shared by the client commands: flags choose a credential, else the
-//! `AZURE_*` variables do; tokens go through the library's persistent cache unless
-//! `--no-cache`. Secrets never come from arguments, only from named environment variables.
+//! profile does, else an account signed in with `tessera login`, else the `AZURE_*`
+//! variables; tokens go through the library's persistent cache unless `--no-cache`. Secrets
+//! never come from arguments, only from named environment variables.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -8,18 +9,24 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::Args;
 use tessera_client::{
-    Authority, ClientCertificateCredential, ClientSecretCredential, Credential,
-    DeviceCodeCredential, HttpOptions, InteractiveCredential, ManagedIdentityCredential,
-    PersistentCache, Secret, TokenHttp, TokenProvider, UsernamePasswordCredential,
-    from_environment,
+    AccountCredential, Authority, ClientCertificateCredential, ClientSecretCredential, Cloud,
+    Credential, DeviceCodeCredential, GraphClient, HttpOptions, InteractiveCredential,
+    ManagedIdentityCredential, PersistentCache, Secret, TokenHttp, TokenProvider, TokenRequest,
+    UsernamePasswordCredential, from_environment,
 };
 
-#[derive(Debug, Args)]
+use crate::profile::Profile;
+
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Sign-in")]
 pub(crate) struct AuthArgs {
     /// Authority URL with its tenant (https://login.microsoftonline.com/TENANT, or
-    /// `tessera serve`'s from demo.json); default: the public cloud and --tenant.
+    /// `tessera serve`'s from demo.json); default: --cloud and --tenant.
     #[arg(long, value_name = "URL")]
     authority: Option<String>,
+    /// The cloud for --tenant: public (default), usgov or china.
+    #[arg(long, value_name = "CLOUD", conflicts_with = "authority")]
+    cloud: Option<String>,
     /// Tenant GUID or domain (default $AZURE_TENANT_ID).
     #[arg(long, value_name = "TENANT")]
     tenant: Option<String>,
@@ -45,9 +52,13 @@ pub(crate) struct AuthArgs {
     /// variable named by --password-env.
     #[arg(long, value_name = "UPN")]
     username: Option<String>,
-    /// Name of the environment variable holding the user's password.
-    #[arg(long, value_name = "VAR", default_value = "AZURE_PASSWORD")]
-    password_env: String,
+    /// Name of the environment variable holding the user's password (default
+    /// AZURE_PASSWORD; without it the password is asked for on the terminal).
+    #[arg(long, value_name = "VAR")]
+    password_env: Option<String>,
+    /// The signed-in account to use (`tessera login`), when several are.
+    #[arg(long, value_name = "UPN")]
+    account: Option<String>,
     /// Use the machine's managed identity (IMDS or App Service).
     #[arg(long)]
     managed_identity: bool,
@@ -56,7 +67,7 @@ pub(crate) struct AuthArgs {
     ca_cert: Option<PathBuf>,
     /// Do not use the shared persistent token cache.
     #[arg(long)]
-    no_cache: bool,
+    pub(crate) no_cache: bool,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -70,7 +81,7 @@ fn secret_from(var: &str, what: &str) -> anyhow::Result<Secret> {
 }
 
 /// `$XDG_CACHE_HOME/tessera` or `~/.cache/tessera`, and the same for the config directory.
-fn user_dir(xdg: &str, fallback: &str) -> anyhow::Result<PathBuf> {
+pub(crate) fn user_dir(xdg: &str, fallback: &str) -> anyhow::Result<PathBuf> {
     if let Some(d) = env(xdg) {
         return Ok(PathBuf::from(d).join("tessera"));
     }
@@ -87,7 +98,49 @@ pub(crate) fn open_cache() -> anyhow::Result<PersistentCache> {
 }
 
 impl AuthArgs {
-    fn authority(&self) -> anyhow::Result<Authority> {
+    /// Fills what the command line left out from `profile`. The profile's credential is
+    /// used only when the command line names none, so flags never mix with it.
+    pub(crate) fn with_profile(mut self, profile: Option<&Profile>) -> Self {
+        let Some(p) = profile else { return self };
+        let fill = |flag: &mut Option<String>, from: &Option<String>| {
+            if flag.is_none() {
+                flag.clone_from(from);
+            }
+        };
+        if self.authority.is_none() && self.cloud.is_none() && self.tenant.is_none() {
+            self.authority.clone_from(&p.authority);
+            self.cloud.clone_from(&p.cloud);
+            self.tenant.clone_from(&p.tenant);
+        }
+        fill(&mut self.client_id, &p.client_id);
+        fill(&mut self.account, &p.account);
+        if self.ca_cert.is_none() {
+            self.ca_cert.clone_from(&p.ca_cert);
+        }
+        if !self.names_credential() && p.has_credential() {
+            self.client_secret_env.clone_from(&p.client_secret_env);
+            self.certificate.clone_from(&p.certificate);
+            self.certificate_password_env
+                .clone_from(&p.certificate_password_env);
+            self.device_code = p.device_code;
+            self.interactive = p.interactive;
+            self.username.clone_from(&p.username);
+            fill(&mut self.password_env, &p.password_env);
+            self.managed_identity = p.managed_identity;
+        }
+        self
+    }
+
+    fn names_credential(&self) -> bool {
+        self.client_secret_env.is_some()
+            || self.certificate.is_some()
+            || self.device_code
+            || self.interactive
+            || self.username.is_some()
+            || self.managed_identity
+    }
+
+    pub(crate) fn authority(&self) -> anyhow::Result<Authority> {
         if let Some(url) = &self.authority {
             return Authority::parse(url).context("--authority");
         }
@@ -96,17 +149,22 @@ impl AuthArgs {
             .clone()
             .or_else(|| env("AZURE_TENANT_ID"))
             .context("give --tenant (or --authority, or set AZURE_TENANT_ID)")?;
-        Ok(Authority::public(tenant))
+        let cloud = match &self.cloud {
+            Some(c) => Cloud::parse(c).context("--cloud")?,
+            None => Cloud::Public,
+        };
+        tessera_client::authority::validate_tenant(&tenant).context("--tenant")?;
+        Ok(Authority { cloud, tenant })
     }
 
-    fn client_id(&self) -> anyhow::Result<String> {
+    pub(crate) fn client_id(&self) -> anyhow::Result<String> {
         self.client_id
             .clone()
             .or_else(|| env("AZURE_CLIENT_ID"))
             .context("give --client-id (or set AZURE_CLIENT_ID)")
     }
 
-    fn credential(&self) -> anyhow::Result<Arc<dyn Credential>> {
+    pub(crate) fn credential(&self) -> anyhow::Result<Arc<dyn Credential>> {
         let chosen = [
             self.client_secret_env.is_some(),
             self.certificate.is_some(),
@@ -170,25 +228,80 @@ impl AuthArgs {
                 authority: self.authority()?,
                 client_id: self.client_id()?,
                 username: user.clone(),
-                password: secret_from(&self.password_env, "--username")?,
+                password: self.password()?,
             }));
+        }
+        if let Some(account) = self.signed_in_account()? {
+            tracing::debug!(account = account.username(), "using the signed-in account");
+            return Ok(Arc::new(account));
         }
         from_environment(env).context(
             "no credential given: use a flag (--client-secret-env, --certificate, --device-code, --interactive, --username, --managed-identity) or the AZURE_* variables",
         )
     }
 
+    /// The user sign-in flow for `tessera login`: the one the flags or profile name, else the
+    /// browser when `browser` is true, else the device code.
+    pub(crate) fn user_flow(&self, browser: bool) -> anyhow::Result<Arc<dyn Credential>> {
+        if self.client_secret_env.is_some() || self.certificate.is_some() || self.managed_identity {
+            return Err(crate::usage(anyhow::anyhow!(
+                "login signs a user in; an application credential (secret, certificate, managed identity) needs no login: use it with `tessera token` directly"
+            )));
+        }
+        let mut chosen = self.clone();
+        if !(self.device_code || self.interactive || self.username.is_some()) {
+            chosen.interactive = browser;
+            chosen.device_code = !browser;
+        }
+        chosen.account = None;
+        chosen.credential()
+    }
+
+    /// The user's password: from the variable --password-env names (AZURE_PASSWORD by
+    /// default), else asked for on the terminal without echo.
+    fn password(&self) -> anyhow::Result<Secret> {
+        let var = self.password_env.as_deref().unwrap_or("AZURE_PASSWORD");
+        if let Some(p) = env(var) {
+            return Ok(Secret::new(p));
+        }
+        if self.password_env.is_some() {
+            return secret_from(var, "--password-env");
+        }
+        crate::term::read_password("Password: ")
+            .with_context(|| format!("--username: set {var}, or run on a terminal to type it"))
+    }
+
+    /// The account `tessera login` signed in for this authority and client, if any.
+    fn signed_in_account(&self) -> anyhow::Result<Option<AccountCredential>> {
+        if self.no_cache {
+            return Ok(None);
+        }
+        let (Ok(authority), Ok(client_id)) = (self.authority(), self.client_id()) else {
+            if self.account.is_some() {
+                bail!(
+                    "--account: give the application too (--client-id, and --tenant or --authority)"
+                );
+            }
+            return Ok(None);
+        };
+        let found = AccountCredential::find(
+            Arc::new(open_cache()?),
+            authority,
+            &client_id,
+            self.account.as_deref(),
+        )?;
+        if found.is_none()
+            && let Some(a) = &self.account
+        {
+            bail!("--account {a}: not signed in for this application; run `tessera login` first");
+        }
+        Ok(found)
+    }
+
     /// The token provider the command uses, with the shared persistent cache unless
     /// `--no-cache`.
     pub(crate) fn provider(&self) -> anyhow::Result<(TokenProvider, TokenHttp)> {
-        let extra_ca_pem = match &self.ca_cert {
-            Some(p) => Some(std::fs::read(p).with_context(|| format!("reading {}", p.display()))?),
-            None => None,
-        };
-        let http = TokenHttp::new(HttpOptions {
-            extra_ca_pem,
-            timeout: None,
-        })?;
+        let http = self.http()?;
         let mut provider = TokenProvider::new(self.credential()?, http.clone());
         if !self.no_cache {
             let cache = open_cache()?;
@@ -196,5 +309,65 @@ impl AuthArgs {
             provider = provider.with_persistent_cache(Arc::new(cache));
         }
         Ok((provider, http))
+    }
+
+    /// The HTTP client, trusting --ca-cert as well as the system's roots.
+    pub(crate) fn http(&self) -> anyhow::Result<TokenHttp> {
+        let extra_ca_pem = match &self.ca_cert {
+            Some(p) => Some(std::fs::read(p).with_context(|| format!("reading {}", p.display()))?),
+            None => None,
+        };
+        Ok(TokenHttp::new(HttpOptions {
+            extra_ca_pem,
+            timeout: None,
+        })?)
+    }
+}
+
+/// Where Graph calls go and with which credential; shared by `graph` and `policy`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct GraphTarget {
+    #[command(flatten)]
+    pub(crate) auth: AuthArgs,
+    /// Graph base URL: https://graph.microsoft.com/v1.0 (the default for the public cloud),
+    /// .../beta, or `tessera serve`'s graph_url (the default with its --authority).
+    #[arg(long, value_name = "URL", help_heading = "Sign-in")]
+    pub(crate) graph_url: Option<String>,
+}
+
+impl GraphTarget {
+    pub(crate) fn with_profile(self, profile: Option<&Profile>) -> Self {
+        Self {
+            graph_url: self
+                .graph_url
+                .or_else(|| profile.and_then(|p| p.graph_url.clone())),
+            auth: self.auth.with_profile(profile),
+        }
+    }
+
+    /// A Graph client for the chosen URL, asking tokens for that Graph's `.default` scope.
+    pub(crate) fn client(&self) -> anyhow::Result<GraphClient> {
+        let base = match &self.graph_url {
+            Some(u) => u.clone(),
+            None => match self.auth.authority() {
+                Ok(a) => a.cloud.graph_url(),
+                // The app-only environment credentials may carry no authority flags.
+                Err(_) => Cloud::Public.graph_url(),
+            },
+        };
+        let url = url::Url::parse(&base).with_context(|| format!("--graph-url {base}"))?;
+        let scope = match url.host_str() {
+            Some(
+                h @ ("graph.microsoft.us"
+                | "dod-graph.microsoft.us"
+                | "microsoftgraph.chinacloudapi.cn"),
+            ) => {
+                format!("https://{h}/.default")
+            }
+            _ => "https://graph.microsoft.com/.default".to_owned(),
+        };
+        let (provider, http) = self.auth.provider()?;
+        Ok(GraphClient::new(base, Arc::new(provider), http)
+            .with_token_request(TokenRequest::new(&[scope.as_str()])))
     }
 }

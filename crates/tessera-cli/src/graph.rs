@@ -2,19 +2,22 @@
 //! streamed to stdout as it arrives, with the library's retries and token refreshes.
 
 use std::io::Write as _;
-use std::sync::Arc;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::{Args, ValueEnum};
 use reqwest::Method;
 use serde_json::Value;
-use tessera_client::{GraphClient, TokenRequest};
 
-use crate::auth::AuthArgs;
+use crate::Ctx;
+use crate::auth::GraphTarget;
+use crate::output::{CsvWriter, Format};
+use crate::term::Progress;
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   tessera graph get /users --all --select id,displayName --output jsonl > users.jsonl
+  tessera graph get /groups --all --select displayName,mail --output table
+  tessera graph get /users --filter \"startswith(displayName,'A')\" --output csv > a.csv
   tessera graph get '/users/$count' --header ConsistencyLevel:eventual
   tessera graph patch /users/megan@contoso.com --body '{\"jobTitle\":\"Engineer\"}'
   tessera graph post /groups --body @group.json")]
@@ -25,15 +28,7 @@ pub(crate) struct GraphArgs {
     /// Path under the Graph base URL (/users, /me, /groups/{id}/members) or a full URL.
     path: String,
     #[command(flatten)]
-    auth: AuthArgs,
-    /// Graph base URL: https://graph.microsoft.com/v1.0 (default), .../beta, or
-    /// `tessera serve`'s graph_url.
-    #[arg(
-        long,
-        value_name = "URL",
-        default_value = "https://graph.microsoft.com/v1.0"
-    )]
-    graph_url: String,
+    target: GraphTarget,
     /// Follow @odata.nextLink to the end, printing every item.
     #[arg(long)]
     all: bool,
@@ -52,9 +47,10 @@ pub(crate) struct GraphArgs {
     /// Request body: JSON text, or @FILE.
     #[arg(long, value_name = "JSON|@FILE")]
     body: Option<String>,
-    /// json: the response (with --all, one JSON array of every item); jsonl: one item per line.
-    #[arg(long, value_enum, default_value_t = Output::Json)]
-    output: Output,
+    /// How to print: json (the response; with --all one array of every item), jsonl (one
+    /// item per line), table, or csv.
+    #[arg(long, value_enum, default_value_t = Format::Json)]
+    output: Format,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -64,12 +60,6 @@ enum GraphMethod {
     Patch,
     Put,
     Delete,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Output {
-    Json,
-    Jsonl,
 }
 
 /// PATH with `$select`, `$filter` and `$top` added to its query.
@@ -92,7 +82,7 @@ fn with_query(args: &GraphArgs) -> String {
     path
 }
 
-pub(crate) async fn run(args: GraphArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(args: GraphArgs, ctx: &Ctx) -> anyhow::Result<()> {
     let headers: Vec<(String, String)> = args
         .headers
         .iter()
@@ -101,7 +91,8 @@ pub(crate) async fn run(args: GraphArgs) -> anyhow::Result<()> {
                 .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
                 .with_context(|| format!("--header {h}: expected NAME:VALUE"))
         })
-        .collect::<anyhow::Result<_>>()?;
+        .collect::<anyhow::Result<_>>()
+        .map_err(crate::usage)?;
     let header_refs: Vec<(&str, &str)> = headers
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
@@ -114,7 +105,11 @@ pub(crate) async fn run(args: GraphArgs) -> anyhow::Result<()> {
                     .with_context(|| format!("reading the body from {file}"))?,
                 None => b.clone(),
             };
-            Some(serde_json::from_str(&text).context("--body is not JSON")?)
+            Some(
+                serde_json::from_str(&text)
+                    .context("--body is not JSON")
+                    .map_err(crate::usage)?,
+            )
         }
     };
     let method = match args.method {
@@ -125,38 +120,59 @@ pub(crate) async fn run(args: GraphArgs) -> anyhow::Result<()> {
         GraphMethod::Delete => Method::DELETE,
     };
     if args.all && method != Method::GET {
-        bail!("--all pages through a collection: it goes with get");
+        return Err(crate::usage(anyhow::anyhow!(
+            "--all pages through a collection: it goes with get"
+        )));
     }
-    let (provider, http) = args.auth.provider()?;
-    let client = GraphClient::new(&args.graph_url, Arc::new(provider), http)
-        .with_token_request(TokenRequest::new(&["https://graph.microsoft.com/.default"]));
+    let client = args
+        .target
+        .clone()
+        .with_profile(ctx.profile.as_ref())
+        .client()?;
     let path = with_query(&args);
+    let select = args.select.as_deref();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     if args.all {
         let mut pager = client.pages(&path, &header_refs);
-        let mut first = true;
-        if args.output == Output::Json {
+        let mut progress = Progress::new(&args.path, ctx.quiet);
+        let (mut count, mut first) = (0u64, true);
+        let mut csv = CsvWriter::new();
+        let mut held: Vec<Value> = Vec::new();
+        if args.output == Format::Json {
             out.write_all(b"[")?;
         }
         while let Some(items) = pager.next_page().await? {
-            for item in items {
-                if args.output == Output::Json && !first {
-                    out.write_all(b",")?;
+            count += items.len() as u64;
+            match args.output {
+                Format::Json | Format::Jsonl => {
+                    for item in &items {
+                        if args.output == Format::Json && !first {
+                            out.write_all(b",")?;
+                        }
+                        first = false;
+                        serde_json::to_writer(&mut out, item)?;
+                        if args.output == Format::Jsonl {
+                            out.write_all(b"\n")?;
+                        }
+                    }
                 }
-                first = false;
-                serde_json::to_writer(&mut out, &item)?;
-                if args.output == Output::Jsonl {
-                    out.write_all(b"\n")?;
-                }
+                Format::Csv => csv.write(&mut out, select, &items)?,
+                // Column widths need every row.
+                Format::Table => held.extend(items),
             }
             // Each page reaches the reader as it arrives (a pipe to jq, a file being tailed).
             out.flush()?;
+            progress.update(count, pager.pages, pager.retries);
         }
-        if args.output == Output::Json {
-            out.write_all(b"]\n")?;
+        match args.output {
+            Format::Json => out.write_all(b"]\n")?,
+            Format::Table => crate::output::table(&mut out, select, &held)?,
+            _ => {}
         }
+        progress.finish(count, pager.pages, pager.retries);
         tracing::info!(
+            items = count,
             pages = pager.pages,
             retries = pager.retries,
             "walked the collection"
@@ -165,15 +181,27 @@ pub(crate) async fn run(args: GraphArgs) -> anyhow::Result<()> {
         let response = client
             .send(method, &path, &header_refs, body.as_ref())
             .await?;
-        match (&response.body, args.output) {
-            (Value::Null, _) => {}
-            (Value::Object(o), Output::Jsonl) if o.get("value").is_some_and(Value::is_array) => {
-                for item in o["value"].as_array().into_iter().flatten() {
+        let items = match &response.body {
+            Value::Object(o) => o.get("value").and_then(Value::as_array),
+            _ => None,
+        };
+        match (&response.body, args.output, items) {
+            (Value::Null, _, _) => {}
+            (_, Format::Jsonl, Some(items)) => {
+                for item in items {
                     serde_json::to_writer(&mut out, item)?;
                     out.write_all(b"\n")?;
                 }
             }
-            (body, _) => {
+            (_, Format::Table, Some(items)) => crate::output::table(&mut out, select, items)?,
+            (_, Format::Csv, Some(items)) => CsvWriter::new().write(&mut out, select, items)?,
+            (body @ Value::Object(_), Format::Table, None) => {
+                crate::output::table(&mut out, select, std::slice::from_ref(body))?;
+            }
+            (body @ Value::Object(_), Format::Csv, None) => {
+                CsvWriter::new().write(&mut out, select, std::slice::from_ref(body))?;
+            }
+            (body, _, _) => {
                 serde_json::to_writer(&mut out, body)?;
                 out.write_all(b"\n")?;
             }

@@ -1,23 +1,64 @@
-//! The `tessera` command. Thin over the libraries: argument parsing, logging set-up and
-//! process concerns (signals, exit codes) live here; everything else is in the crates.
+//! The `tessera` command. Thin over the libraries: argument parsing, profiles, output and
+//! process concerns (logging, exit codes) live here; tokens, Graph and the server are in the
+//! crates.
 
 mod auth;
+mod decode;
 mod graph;
+mod output;
+mod policy;
+mod profile;
 mod seed;
 mod serve;
+mod session;
+mod term;
 mod token;
 
-use std::process::ExitCode;
+use std::process::ExitCode as ProcessExit;
+use std::sync::Arc;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
+use tessera_client::ClientError;
+use tessera_proto::clock::{Clock, OffsetClock};
 
 /// tessera: the Microsoft identity platform's token system, locally and as a client.
 #[derive(Debug, Parser)]
-#[command(name = "tessera", version, about, long_about = None)]
+#[command(
+    name = "tessera",
+    version,
+    about,
+    long_about = None,
+    after_help = "Examples:
+  tessera token --tenant contoso.onmicrosoft.com --client-id … --client-secret-env MY_SECRET
+  tessera graph get /users --all --output jsonl > users.jsonl
+  tessera policy create --lifetime 8:00:00 --org-default
+  tessera decode --verify < token.txt
+  tessera serve                       # a local identity platform on https://127.0.0.1:8443
+
+Profiles: ~/.config/tessera/config.toml ($XDG_CONFIG_HOME/tessera/config.toml) holds
+named sets of sign-in flags, chosen with --profile or default-profile:
+  default-profile = \"lab\"
+  [profiles.lab]
+  authority = \"https://127.0.0.1:8443/contoso.onmicrosoft.com\"
+  client-id = \"…\"
+  client-secret-env = \"LAB_SECRET\"
+  ca-cert = \"/home/me/.local/share/tessera/ca.pem\"
+
+Exit codes: 0 success; 1 other failure (I/O, cache, server start); 2 usage (bad
+arguments or input, refused locally); 3 sign-in failed (AADSTS error, user action
+needed); 4 Graph refused the request; 5 a service could not be reached or stayed
+unavailable; 6 a token's signature did not verify."
+)]
 struct Cli {
     /// More log output on stderr (repeat for more); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
+    /// No progress display and only errors on stderr.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    /// A profile from the config file (see below).
+    #[arg(long, global = true, env = "TESSERA_PROFILE", value_name = "NAME")]
+    profile: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -32,29 +73,115 @@ enum Command {
     Token(token::TokenArgs),
     /// Call Microsoft Graph: one request, or every page of a collection with --all.
     Graph(graph::GraphArgs),
-    /// Where the shared token cache is, how its key is kept, and how many tokens it holds.
-    Status,
+    /// Manage token lifetime policies: list, show, create, update, delete, assign, explain.
+    Policy(policy::PolicyArgs),
+    /// Show a token's header and claims, its times and lifetime; --verify checks the signature.
+    Decode(decode::DecodeArgs),
+    /// Sign a user in once (browser or device code); later commands use it silently.
+    Login(session::LoginArgs),
+    /// Forget a signed-in user and the tokens cached for them.
+    Logout(session::LogoutArgs),
+    /// The shared token cache: where it is, how it is encrypted, its accounts and tokens.
+    Status(session::StatusArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    #[command(after_help = "Examples:
+  tessera completions bash > ~/.local/share/bash-completion/completions/tessera
+  tessera completions zsh > \"${fpath[1]}/_tessera\"
+  tessera completions fish > ~/.config/fish/completions/tessera.fish")]
+    Completions { shell: clap_complete::Shell },
 }
 
-fn init_logging(verbose: u8) {
+/// What every command may need besides its own arguments.
+pub(crate) struct Ctx {
+    pub(crate) profile: Option<profile::Profile>,
+    pub(crate) quiet: bool,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+/// The process's exit status by kind of failure; documented in `tessera --help`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ExitCode {
+    Failure = 1,
+    Usage = 2,
+    SignIn = 3,
+    Graph = 4,
+    Unreachable = 5,
+    Invalid = 6,
+}
+
+/// An error that carries its exit code.
+#[derive(Debug)]
+struct Coded {
+    code: ExitCode,
+    source: anyhow::Error,
+}
+
+impl std::fmt::Display for Coded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", self.source)
+    }
+}
+
+impl std::error::Error for Coded {}
+
+pub(crate) fn with_code(code: ExitCode, e: anyhow::Error) -> anyhow::Error {
+    anyhow::Error::new(Coded { code, source: e })
+}
+
+/// Marks an error as the caller's: bad arguments or input refused before anything was sent.
+pub(crate) fn usage(e: anyhow::Error) -> anyhow::Error {
+    with_code(ExitCode::Usage, e)
+}
+
+/// The exit code for an error: a marked one, else by the library error inside it.
+fn exit_code(e: &anyhow::Error) -> ExitCode {
+    for cause in e.chain() {
+        if let Some(c) = cause.downcast_ref::<Coded>() {
+            return c.code;
+        }
+        if let Some(c) = cause.downcast_ref::<ClientError>() {
+            return match c {
+                ClientError::Aadsts(_) | ClientError::Interaction(_) => ExitCode::SignIn,
+                ClientError::Graph(_) => ExitCode::Graph,
+                ClientError::Http(_) | ClientError::Unavailable { .. } => ExitCode::Unreachable,
+                ClientError::Invalid(_) => ExitCode::Usage,
+                ClientError::Config(_) | ClientError::Io { .. } => ExitCode::Failure,
+            };
+        }
+    }
+    ExitCode::Failure
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
     // rustls warns about every client that sends an IP address as SNI (curl, wrk and most
     // tools do for https://127.0.0.1); that is normal here, so only its errors are shown.
-    let default = match verbose {
-        0 => "warn,rustls=error,tessera=info,tessera_server=info",
-        1 => "info,rustls=error",
+    let default = match (verbose, quiet) {
+        (_, true) => "error",
+        (0, _) => "warn,rustls=error,tessera=info,tessera_server=info",
+        (1, _) => "info,rustls=error",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()))
         .with_writer(std::io::stderr)
         .init();
 }
 
-fn main() -> ExitCode {
+fn main() -> ProcessExit {
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    init_logging(cli.verbose, cli.quiet);
+    if let Command::Completions { shell } = cli.command {
+        clap_complete::generate(
+            shell,
+            &mut Cli::command(),
+            "tessera",
+            &mut std::io::stdout(),
+        );
+        return ProcessExit::SUCCESS;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -62,34 +189,44 @@ fn main() -> ExitCode {
         Ok(r) => r,
         Err(e) => {
             report(&anyhow::anyhow!(e).context("starting the async runtime"));
-            return ExitCode::from(1);
+            return ProcessExit::from(ExitCode::Failure as u8);
         }
     };
     let result = runtime.block_on(async {
+        // Profiles are for the client commands; the server has its own config file.
+        let needs_profile = !matches!(
+            cli.command,
+            Command::Serve(_) | Command::Seed(_) | Command::Decode(_) | Command::Completions { .. }
+        );
+        let ctx = Ctx {
+            profile: if needs_profile {
+                profile::load(cli.profile.as_deref()).map_err(usage)?
+            } else {
+                None
+            },
+            quiet: cli.quiet,
+            clock: Arc::new(OffsetClock::new()),
+        };
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
             Command::Seed(args) => seed::run(args).await,
-            Command::Token(args) => token::run(args).await,
-            Command::Graph(args) => graph::run(args).await,
-            Command::Status => status(),
+            Command::Token(args) => token::run(args, &ctx).await,
+            Command::Graph(args) => graph::run(args, &ctx).await,
+            Command::Policy(args) => policy::run(args, &ctx).await,
+            Command::Decode(args) => decode::run(args, &ctx).await,
+            Command::Login(args) => session::login(args, &ctx).await,
+            Command::Logout(args) => session::logout(&args),
+            Command::Status(args) => session::status(&args, &ctx),
+            Command::Completions { .. } => Ok(()),
         }
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => ProcessExit::SUCCESS,
         Err(e) => {
             report(&e);
-            ExitCode::from(1)
+            ProcessExit::from(exit_code(&e) as u8)
         }
     }
-}
-
-#[allow(clippy::print_stdout)] // the status is the command's data
-fn status() -> anyhow::Result<()> {
-    let cache = auth::open_cache()?;
-    println!("token cache: {}", cache.dir().display());
-    println!("key: {}", cache.key_source.describe());
-    println!("cached tokens: {}", cache.len());
-    Ok(())
 }
 
 #[allow(clippy::print_stderr)] // the one place errors reach the user

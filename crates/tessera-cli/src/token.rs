@@ -5,6 +5,7 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use tessera_client::TokenRequest;
 
+use crate::Ctx;
 use crate::auth::AuthArgs;
 
 #[derive(Debug, Args)]
@@ -12,6 +13,7 @@ use crate::auth::AuthArgs;
   AZURE_TENANT_ID=contoso.onmicrosoft.com AZURE_CLIENT_ID=… MY_SECRET=… \\
     tessera token --client-secret-env MY_SECRET --output header
   tessera token --device-code --client-id … --tenant contoso.onmicrosoft.com --scope User.Read
+  tessera token --profile lab --resource https://management.azure.com
   curl -H \"$(tessera token --output header)\" https://graph.microsoft.com/v1.0/users")]
 pub(crate) struct TokenArgs {
     #[command(flatten)]
@@ -37,7 +39,7 @@ enum Output {
     Json,
 }
 
-pub(crate) async fn run(args: TokenArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(args: TokenArgs, ctx: &Ctx) -> anyhow::Result<()> {
     let scopes: Vec<String> = match (&args.resource, args.scope.is_empty()) {
         (Some(r), _) => vec![format!("{}/.default", r.trim_end_matches('/'))],
         (None, true) => vec!["https://graph.microsoft.com/.default".to_owned()],
@@ -46,7 +48,11 @@ pub(crate) async fn run(args: TokenArgs) -> anyhow::Result<()> {
     let scope_refs: Vec<&str> = scopes.iter().map(String::as_str).collect();
     let mut request = TokenRequest::new(&scope_refs);
     request.cae = args.cae;
-    let (provider, http) = args.auth.provider()?;
+    let (provider, http) = args
+        .auth
+        .clone()
+        .with_profile(ctx.profile.as_ref())
+        .provider()?;
     let token = provider.token(&request).await.context("getting a token")?;
     let line = match args.output {
         Output::Raw => token.token.expose().to_owned(),

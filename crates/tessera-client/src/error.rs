@@ -69,7 +69,7 @@ impl AadstsFailure {
         hint_for(self.code().unwrap_or(0), &self.response.error)
     }
 
-    fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         let first_line = self
             .response
             .error_description

@@ -115,11 +115,11 @@ impl GraphClient {
         let mut request = self.request.clone();
         let mut retries = 0u32;
         let mut replayed_401 = false;
-        let mut forced = false;
+        // The token Graph refused, when the next attempt needs a new one.
+        let mut refused: Option<crate::secret::Secret> = None;
         loop {
-            let token = if forced {
-                forced = false;
-                let token = self.provider.force_refresh(&request).await?;
+            let token = if let Some(refused) = refused.take() {
+                let token = self.provider.force_refresh(&request, &refused).await?;
                 if request.claims.is_some() {
                     // The challenged token is dead for every later call too: the new one
                     // takes its place, as MSAL does after a claims challenge.
@@ -202,11 +202,11 @@ impl GraphClient {
                 if let Some(claims) = challenge.as_deref().and_then(claims_challenge) {
                     // CAE: a token carrying these claims, then one replay.
                     request.claims = Some(claims);
-                    forced = true;
+                    refused = Some(token.token);
                     continue;
                 }
                 if failure.code == "InvalidAuthenticationToken" {
-                    forced = true;
+                    refused = Some(token.token);
                     continue;
                 }
             }

@@ -22,6 +22,7 @@
 //! and `TESSERA_CA_FILE` point them at another host such as `tessera serve`, and the
 //! integration tests run each of them that way.
 
+pub mod account;
 pub mod authority;
 pub mod credential;
 pub mod environment;
@@ -37,6 +38,7 @@ pub mod policy;
 pub mod provider;
 pub mod secret;
 
+pub use account::{AccountCredential, account_key, accounts, sign_in, sign_out};
 pub use authority::{Authority, Cloud};
 pub use credential::{
     AssertionSource, ClientAssertionCredential, ClientCertificateCredential,
@@ -50,7 +52,7 @@ pub use http::{HttpOptions, TokenHttp};
 pub use inspect::{DecodedToken, Verified, decode};
 pub use interactive::{InteractiveCredential, Redirect, open_system_browser};
 pub use managed::{ManagedIdentityCredential, ManagedIdentitySource};
-pub use persist::{KeySource, PersistedToken, PersistentCache};
+pub use persist::{KeySource, ListedEntry, PersistedAccount, PersistedToken, PersistentCache};
 pub use policy::{AppRef, Explanation, LifetimePolicy, NewPolicy, Policies, PolicyUpdate};
-pub use provider::{AccessToken, ProviderStats, TokenProvider};
+pub use provider::{AccessToken, ProviderStats, TokenKey, TokenProvider, parse_token_key};
 pub use secret::Secret;

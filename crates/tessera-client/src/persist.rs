@@ -19,8 +19,12 @@ use serde::{Deserialize, Serialize};
 use crate::error::ClientError;
 use crate::secret::Secret;
 
-const MAGIC: &[u8; 4] = b"TSC1";
-const PLAIN_MAGIC: &[u8; 4] = b"TSP1";
+/// Entry formats. Version 2 entries carry their own key, so a listing can say what each is.
+const MAGIC: &[u8; 4] = b"TSC2";
+const PLAIN_MAGIC: &[u8; 4] = b"TSP2";
+/// Version 1 entries (sealed with their key as associated data, key not stored): dropped on
+/// read; a cache only loses a token it can fetch again.
+const OLD_MAGICS: [&[u8; 4]; 2] = [b"TSC1", b"TSP1"];
 const NONCE_LEN: usize = 12;
 const HEADER: &str = "cache.json";
 /// Sealed into the header with the cache key: opening it proves the key is the cache's.
@@ -60,6 +64,49 @@ impl std::fmt::Debug for PersistedToken {
             .field("refresh_at", &self.refresh_at)
             .finish_non_exhaustive()
     }
+}
+
+/// A signed-in user: the newest refresh token and who it belongs to. Written by
+/// `AccountCredential::sign_in` and rotated on every redemption.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersistedAccount {
+    pub username: String,
+    pub authority: String,
+    pub client_id: String,
+    pub refresh_token: String,
+    /// `uid.utid` from `client_info`, when the server sent it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub home_account_id: Option<String>,
+    pub signed_in_at: i64,
+}
+
+impl std::fmt::Debug for PersistedAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PersistedAccount")
+            .field("username", &self.username)
+            .field("authority", &self.authority)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What an entry file holds, sealed: its key (checked against the one asked for, so a
+/// digest collision or a renamed file is caught) and a token or an account.
+#[derive(Serialize, Deserialize)]
+struct Sealed {
+    key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    token: Option<PersistedToken>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    account: Option<PersistedAccount>,
+}
+
+/// One entry of a listing ([`PersistentCache::entries`]).
+#[derive(Debug, Clone)]
+pub struct ListedEntry {
+    pub key: String,
+    pub token: Option<PersistedToken>,
+    pub account: Option<PersistedAccount>,
 }
 
 /// Where the cache key comes from, for the CLI's status line.
@@ -477,66 +524,132 @@ impl PersistentCache {
         self.dir.join(format!("{}.tok", Self::name(key)))
     }
 
-    /// Reads an entry. A file that does not decrypt (corrupt, foreign, another key) is moved
-    /// aside as `*.bad` with a warning, and reads as absent.
-    pub fn get(&self, key: &str) -> Result<Option<PersistedToken>, ClientError> {
+    /// Reads an entry's file. A file that does not decrypt (corrupt, foreign, another key)
+    /// is moved aside as `*.bad` with a warning, and reads as absent.
+    fn read(&self, key: &str) -> Result<Option<Sealed>, ClientError> {
         let path = self.entry_path(key);
+        let sealed = self.read_path(&path)?;
+        // A file holding another key (a digest collision, a renamed file) is not this entry.
+        Ok(sealed.filter(|s| s.key == key))
+    }
+
+    fn read_path(&self, path: &Path) -> Result<Option<Sealed>, ClientError> {
         let mut bytes = Vec::new();
-        match File::open(&path) {
+        match File::open(path) {
             Ok(mut f) => f
                 .read_to_end(&mut bytes)
                 .map_err(io(format!("reading {}", path.display())))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(ClientError::io(format!("reading {}", path.display()), e)),
         };
-        match self.open_entry(key, &mut bytes) {
+        if OLD_MAGICS.iter().any(|m| bytes.starts_with(m.as_slice())) {
+            tracing::debug!(path = %path.display(), "dropping a token cache entry of an older format");
+            let _ = fs::remove_file(path);
+            return Ok(None);
+        }
+        let name = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
+        match self.open_entry(name, &mut bytes) {
             Some(t) => Ok(Some(t)),
             None => {
                 let aside = path.with_extension("bad");
                 tracing::warn!(path = %path.display(), moved_to = %aside.display(), "a token cache entry could not be read (corrupt, or written with another key); it was set aside");
-                let _ = fs::rename(&path, &aside);
+                let _ = fs::rename(path, &aside);
                 Ok(None)
             }
         }
     }
 
-    fn open_entry(&self, key: &str, bytes: &mut [u8]) -> Option<PersistedToken> {
+    /// Reads a token entry.
+    pub fn get(&self, key: &str) -> Result<Option<PersistedToken>, ClientError> {
+        Ok(self.read(key)?.and_then(|s| s.token))
+    }
+
+    /// Reads an account entry.
+    pub fn get_account(&self, key: &str) -> Result<Option<PersistedAccount>, ClientError> {
+        Ok(self.read(key)?.and_then(|s| s.account))
+    }
+
+    /// `name` (the file's digest name) is the associated data: an entry moved to another
+    /// entry's file name does not open.
+    fn open_entry(&self, name: &str, bytes: &mut [u8]) -> Option<Sealed> {
         let Some(cipher) = &self.key else {
-            // Plaintext: the entry's key is stored with it, so swapped files are still caught.
             let body = bytes.strip_prefix(PLAIN_MAGIC.as_slice())?;
-            let (stored_key, token): (String, PersistedToken) =
-                serde_json::from_slice(body).ok()?;
-            return (stored_key == key).then_some(token);
+            let sealed: Sealed = serde_json::from_slice(body).ok()?;
+            return (Self::name(&sealed.key) == name).then_some(sealed);
         };
         if bytes.len() < MAGIC.len() + NONCE_LEN + 16 || &bytes[..4] != MAGIC {
             return None;
         }
         let (head, sealed) = bytes.split_at_mut(MAGIC.len() + NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(&head[MAGIC.len()..]).ok()?;
-        // The entry's key is authenticated, so files cannot be swapped between entries.
         let plain = cipher
-            .open_in_place(nonce, Aad::from(key.as_bytes()), sealed)
+            .open_in_place(nonce, Aad::from(name.as_bytes()), sealed)
             .ok()?;
         serde_json::from_slice(plain).ok()
     }
 
-    /// Writes an entry atomically.
-    pub fn put(&self, key: &str, token: &PersistedToken) -> Result<(), ClientError> {
+    fn write(&self, sealed: &Sealed) -> Result<(), ClientError> {
+        let name = Self::name(&sealed.key);
+        let path = self.dir.join(format!("{name}.tok"));
         let Some(cipher) = &self.key else {
             let mut out = PLAIN_MAGIC.to_vec();
-            serde_json::to_writer(&mut out, &(key, token))
+            serde_json::to_writer(&mut out, sealed)
                 .map_err(|e| ClientError::Config(e.to_string()))?;
-            return write_atomic(&self.entry_path(key), &out);
+            return write_atomic(&path, &out);
         };
-        let mut data = serde_json::to_vec(token).map_err(|e| ClientError::Config(e.to_string()))?;
+        let mut data =
+            serde_json::to_vec(sealed).map_err(|e| ClientError::Config(e.to_string()))?;
         let nonce = cipher
-            .seal_in_place_append_tag(Aad::from(key.as_bytes()), &mut data)
+            .seal_in_place_append_tag(Aad::from(name.as_bytes()), &mut data)
             .map_err(|_| ClientError::Config("sealing a cache entry failed".into()))?;
         let mut out = Vec::with_capacity(4 + NONCE_LEN + data.len());
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(nonce.as_ref());
         out.extend_from_slice(&data);
-        write_atomic(&self.entry_path(key), &out)
+        write_atomic(&path, &out)
+    }
+
+    /// Writes a token entry atomically.
+    pub fn put(&self, key: &str, token: &PersistedToken) -> Result<(), ClientError> {
+        self.write(&Sealed {
+            key: key.to_owned(),
+            token: Some(token.clone()),
+            account: None,
+        })
+    }
+
+    /// Writes an account entry atomically.
+    pub fn put_account(&self, key: &str, account: &PersistedAccount) -> Result<(), ClientError> {
+        self.write(&Sealed {
+            key: key.to_owned(),
+            token: None,
+            account: Some(account.clone()),
+        })
+    }
+
+    /// Every readable entry, for status displays and sign-out. Reads every file: meant for
+    /// people, not for a hot path.
+    pub fn entries(&self) -> Result<Vec<ListedEntry>, ClientError> {
+        let dir = fs::read_dir(&self.dir).map_err(io(format!("listing {}", self.dir.display())))?;
+        let mut out = Vec::new();
+        for e in dir.filter_map(Result::ok) {
+            let path = e.path();
+            if path.extension().is_none_or(|x| x != "tok") {
+                continue;
+            }
+            if let Some(s) = self.read_path(&path)? {
+                out.push(ListedEntry {
+                    key: s.key,
+                    token: s.token,
+                    account: s.account,
+                });
+            }
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
     }
 
     pub fn remove(&self, key: &str) -> Result<(), ClientError> {
@@ -620,6 +733,47 @@ mod tests {
             expires_at: 100 + n,
             refresh_at: 50 + n,
             lifetime: 100,
+        }
+    }
+
+    #[test]
+    fn listing_accounts_and_old_entries() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for plaintext in [false, true] {
+            let path = dir.path().join(format!("cache-{plaintext}"));
+            let c = if plaintext {
+                PersistentCache::open_plaintext(&path)
+            } else {
+                PersistentCache::open_with_key(
+                    &path,
+                    &Secret::new(tessera_proto::b64::std_encode([7u8; 32])),
+                )
+            }
+            .expect("open");
+            let account = PersistedAccount {
+                username: "megan@contoso.com".into(),
+                authority: "https://login.microsoftonline.com/contoso".into(),
+                client_id: "c1".into(),
+                refresh_token: "rt-secret".into(),
+                home_account_id: None,
+                signed_in_at: 5,
+            };
+            c.put("t1", &token(1)).expect("put");
+            c.put_account("a1", &account).expect("put account");
+            assert_eq!(c.get_account("a1").expect("get"), Some(account.clone()));
+            // A token key does not read as an account, nor the other way round.
+            assert_eq!(c.get_account("t1").expect("get"), None);
+            assert_eq!(c.get("a1").expect("get"), None);
+            let listed = c.entries().expect("entries");
+            let keys: Vec<&str> = listed.iter().map(|e| e.key.as_str()).collect();
+            assert_eq!(keys, ["a1", "t1"]);
+            assert_eq!(listed[1].token, Some(token(1)));
+            assert!(!format!("{account:?}").contains("rt-secret"));
+            // A version 1 entry reads as absent and is dropped, not set aside as corrupt.
+            fs::write(c.entry_path("old"), b"TSC1 whatever").expect("write");
+            assert_eq!(c.get("old").expect("get"), None);
+            assert!(!c.entry_path("old").exists());
+            assert!(!c.entry_path("old").with_extension("bad").exists());
         }
     }
 

@@ -93,7 +93,8 @@ pub fn check_lifetime(text: &str) -> Result<i64, ClientError> {
             && hours.parse::<u32>().is_ok_and(|h| h > 23)
         {
             message.push_str(&format!(
-                ": a TimeSpan reads {hours} hours as {hours} days; the longest policy is 1.00:00:00"
+                " (TimeSpan hours run 0-23, so {} means {hours} days)",
+                text.trim()
             ));
         }
         ClientError::Invalid(message)

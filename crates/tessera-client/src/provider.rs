@@ -70,6 +70,34 @@ impl CacheKey {
     }
 }
 
+/// A persisted token's key read back into its parts (status displays, sign-out).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenKey {
+    pub authority: String,
+    pub client_id: String,
+    /// The user, or for app-only credentials empty or the kind of flow.
+    pub account: String,
+    /// The scopes, lower-cased and space-separated.
+    pub scopes: String,
+    /// The claims asked for (a CAE challenge), as JSON; empty when none.
+    pub claims: String,
+}
+
+/// Reads a key written by the provider; `None` for other entries (accounts).
+pub fn parse_token_key(key: &str) -> Option<TokenKey> {
+    let mut parts = key.splitn(6, '|');
+    if parts.next()? != "v1" {
+        return None;
+    }
+    Some(TokenKey {
+        authority: parts.next()?.to_owned(),
+        client_id: parts.next()?.to_owned(),
+        account: parts.next()?.to_owned(),
+        scopes: parts.next()?.to_owned(),
+        claims: parts.next()?.to_owned(),
+    })
+}
+
 #[derive(Debug, Default)]
 struct SlotState {
     token: Option<AccessToken>,
@@ -212,7 +240,7 @@ impl TokenProvider {
                 }
                 Next::Fetch => {
                     self.stats.waits.fetch_add(1, Ordering::Relaxed);
-                    return self.fetch_into(&slot, request).await;
+                    return self.fetch_into(&slot, request, None).await;
                 }
             }
         }
@@ -229,14 +257,20 @@ impl TokenProvider {
         st.token = Some(token);
     }
 
-    /// A new token regardless of the cache (after a 401 from a resource).
-    pub async fn force_refresh(&self, request: &TokenRequest) -> Result<AccessToken, ClientError> {
+    /// A new token after a resource refused `refused` (a 401). Never returns the refused
+    /// token: a token another process left in the persistent cache is taken only when it is
+    /// a different one (that process refreshed meanwhile); otherwise one is fetched.
+    pub async fn force_refresh(
+        &self,
+        request: &TokenRequest,
+        refused: &Secret,
+    ) -> Result<AccessToken, ClientError> {
         let slot = self.slot(request);
         slot.state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .refreshing = true;
-        self.fetch_into(&slot, request).await
+        self.fetch_into(&slot, request, Some(refused)).await
     }
 
     /// A cold slot takes a still-usable token another process left in the persistent cache.
@@ -263,6 +297,7 @@ impl TokenProvider {
         &self,
         slot: &Slot,
         request: &TokenRequest,
+        refused: Option<&Secret>,
     ) -> Result<AccessToken, ClientError> {
         let result = fetch_shared(
             self.credential.as_ref(),
@@ -271,7 +306,7 @@ impl TokenProvider {
             &self.stats,
             self.persistent.as_deref(),
             &slot.key,
-            true,
+            Reuse::AnyValid { except: refused },
         )
         .await;
         let mut st = slot
@@ -308,7 +343,7 @@ impl TokenProvider {
                 &stats,
                 persistent.as_deref(),
                 &slot.key,
-                false,
+                Reuse::NotDue,
             )
             .await;
             let now = http.clock().unix();
@@ -354,11 +389,19 @@ fn adopt(slot: &Slot, p: PersistedToken, now: i64) {
     st.lifetime = p.lifetime;
 }
 
+/// Which persisted token a fetch may take instead of asking the server.
+#[derive(Clone, Copy)]
+enum Reuse<'a> {
+    /// The caller has no usable token: any unexpired entry will do, except the one a
+    /// resource just refused (its expiry by our clock says nothing then).
+    AnyValid { except: Option<&'a Secret> },
+    /// A refresh ahead of time: only an entry not yet due for refresh.
+    NotDue,
+}
+
 /// Fetches a token, coordinating with other processes through the persistent cache: the
 /// entry's lock makes one process refresh at a time, and after taking it the entry is read
 /// again, because another process may have refreshed it meanwhile (then no request is sent).
-/// `need_valid`: the caller has no usable token, so any unexpired entry will do; otherwise
-/// (a refresh ahead of time) only an entry not yet due for refresh does.
 async fn fetch_shared(
     credential: &dyn Credential,
     http: &TokenHttp,
@@ -366,7 +409,7 @@ async fn fetch_shared(
     stats: &ProviderStats,
     cache: Option<&PersistentCache>,
     key: &CacheKey,
-    need_valid: bool,
+    reuse: Reuse<'_>,
 ) -> Result<(AccessToken, i64), ClientError> {
     let Some(cache) = cache else {
         return fetch(credential, http, request, stats).await;
@@ -375,10 +418,12 @@ async fn fetch_shared(
     let _lock = cache.lock(&name, Duration::from_secs(120)).await?;
     let now = http.clock().unix();
     if let Some(p) = cache.get(&name)? {
-        let usable = if need_valid {
-            p.expires_at - final_window(p.lifetime) > now
-        } else {
-            p.refresh_at > now
+        let usable = match reuse {
+            Reuse::AnyValid { except } => {
+                p.expires_at - final_window(p.lifetime) > now
+                    && except.is_none_or(|r| r.expose() != p.access_token)
+            }
+            Reuse::NotDue => p.refresh_at > now,
         };
         if usable {
             let lifetime = p.lifetime;

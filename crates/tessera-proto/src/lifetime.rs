@@ -203,8 +203,7 @@ impl LifetimeMatch {
                 format_timespan(*seconds)
             ),
             Self::Unusual { seconds } => format!(
-                "{} seconds: neither an Entra default nor a policy lifetime (10 minutes to 1 day)",
-                seconds
+                "{seconds} seconds: neither an Entra default nor a policy lifetime (10 minutes to 1 day)"
             ),
         }
     }

@@ -129,6 +129,63 @@ impl Filter {
         }
     }
 
+    /// Evaluates the filter on one JSON object, for collections kept in memory. Strings
+    /// compare case-insensitively, as Graph's directory does; a missing property is null.
+    pub fn matches(&self, item: &serde_json::Map<String, serde_json::Value>) -> bool {
+        use serde_json::Value;
+        let get = |p: &str| {
+            item.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(p))
+                .map_or(&Value::Null, |(_, v)| v)
+        };
+        let equal = |v: &Value, l: &Literal| match (v, l) {
+            (Value::String(a), Literal::String(b)) => a.eq_ignore_ascii_case(b),
+            (Value::Bool(a), Literal::Bool(b)) => a == b,
+            (Value::Null, Literal::Null) => true,
+            (Value::Number(a), Literal::Integer(b)) => a.as_i64() == Some(*b),
+            _ => false,
+        };
+        let text = |p: &str| get(p).as_str().map(str::to_lowercase);
+        match self {
+            Self::Compare {
+                property,
+                op,
+                value,
+            } => {
+                let v = get(property);
+                match op {
+                    CompareOp::Eq => equal(v, value),
+                    CompareOp::Ne => !equal(v, value),
+                    _ => {
+                        let ord = match (v, value) {
+                            (Value::String(a), Literal::String(b)) => {
+                                Some(a.to_lowercase().cmp(&b.to_lowercase()))
+                            }
+                            (Value::Number(a), Literal::Integer(b)) => a.as_i64().map(|a| a.cmp(b)),
+                            _ => None,
+                        };
+                        ord.is_some_and(|o| match op {
+                            CompareOp::Gt => o.is_gt(),
+                            CompareOp::Ge => o.is_ge(),
+                            CompareOp::Lt => o.is_lt(),
+                            _ => o.is_le(),
+                        })
+                    }
+                }
+            }
+            Self::In { property, values } => values.iter().any(|l| equal(get(property), l)),
+            Self::StartsWith { property, prefix } => {
+                text(property).is_some_and(|t| t.starts_with(&prefix.to_lowercase()))
+            }
+            Self::EndsWith { property, suffix } => {
+                text(property).is_some_and(|t| t.ends_with(&suffix.to_lowercase()))
+            }
+            Self::And(a, b) => a.matches(item) && b.matches(item),
+            Self::Or(a, b) => a.matches(item) || b.matches(item),
+            Self::Not(a) => !a.matches(item),
+        }
+    }
+
     /// Every property named, first appearance first, each once, as written.
     pub fn properties(&self) -> Vec<&str> {
         let mut out: Vec<&str> = Vec::new();
@@ -878,6 +935,20 @@ pub fn parse_top(text: &str) -> Result<u32, ODataError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn filters_evaluate_on_json() {
+        let item = serde_json::json!({"appId": "A-1", "displayName": "Nightly Export", "n": 3});
+        let item = item.as_object().expect("object");
+        let yes = |f: &str| parse_filter(f).expect(f).matches(item);
+        assert!(yes("displayName eq 'nightly export'"));
+        assert!(yes("appId eq 'x' or appId eq 'a-1'"));
+        assert!(yes("startswith(displayName,'Night')"));
+        assert!(yes("displayName in ('a', 'Nightly Export')"));
+        assert!(!yes("not(displayName eq 'Nightly Export')"));
+        assert!(!yes("displayName eq 'Nightly' and appId eq 'A-1'"));
+        assert!(yes("missing eq null"));
+    }
     use std::time::{Duration, Instant};
 
     fn cmp(property: &str, op: CompareOp, value: Literal) -> Filter {

@@ -77,11 +77,26 @@ impl ClientInfo {
     pub fn encode(&self) -> String {
         crate::b64::url_encode(serde_json::to_vec(self).unwrap_or_default())
     }
+
+    /// Reads `client_info` as a client receives it (base64url, padded or not).
+    pub fn decode(text: &str) -> Option<Self> {
+        serde_json::from_slice(&crate::b64::url_decode(text.trim_end_matches('='))?).ok()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn client_info_round_trip() {
+        let c = ClientInfo {
+            uid: "u".into(),
+            utid: "t".into(),
+        };
+        assert_eq!(ClientInfo::decode(&c.encode()), Some(c));
+        assert_eq!(ClientInfo::decode("!!"), None);
+    }
 
     #[test]
     fn grant_aliases() {

@@ -36,9 +36,13 @@ const APP_ENTITY: Entity = Entity {
         "isFallbackPublicClient",
         "deletedDateTime",
     ],
-    filterable: &[],
+    filterable: FILTERABLE,
     orderable: false,
 };
+
+/// Graph filters both collections on these (eq, ne, in, startsWith, not; graph-api.md §2.3
+/// lists the same operators for directory objects).
+const FILTERABLE: &[&str] = &["id", "appId", "displayName"];
 
 const SP_ENTITY: Entity = Entity {
     name: "ServicePrincipal",
@@ -53,9 +57,14 @@ const SP_ENTITY: Entity = Entity {
         "servicePrincipalNames",
         "deletedDateTime",
     ],
-    filterable: &[],
+    filterable: FILTERABLE,
     orderable: false,
 };
+
+/// `$filter` on an object before `$select` drops the properties it names.
+fn kept(opts: &ListOptions, object: &Map<String, Value>) -> bool {
+    opts.filter.as_ref().is_none_or(|f| f.matches(object))
+}
 
 pub(crate) fn application_json(a: &Application) -> Map<String, Value> {
     let secrets: Vec<Value> = a
@@ -224,12 +233,9 @@ pub(crate) async fn list_applications(
         .list_applications(&caller.tenant.id)
         .await?
         .iter()
-        .map(|a| {
-            (
-                a.object_id.clone(),
-                Value::Object(project(application_json(a), opts.select.as_deref())),
-            )
-        })
+        .map(|a| (a.object_id.clone(), application_json(a)))
+        .filter(|(_, m)| kept(&opts, m))
+        .map(|(id, m)| (id, Value::Object(project(m, opts.select.as_deref()))))
         .collect();
     let (value, next) = page_in_memory(&opts, items);
     let next = next.map(|c| opts.next_link(&state, &format!("{base}/applications"), &c));
@@ -266,25 +272,19 @@ pub(crate) async fn list_service_principals(
     let state = state.0;
     let opts = ListOptions::parse(&state, q.as_deref(), &headers, &SP_ENTITY)?;
     let base = graph_base(&state, &headers, &uri);
-    let mut items: Vec<(String, Value)> = state
+    let items: Vec<(String, Value)> = state
         .store()
         .list_applications(&caller.tenant.id)
         .await?
         .iter()
-        .map(|a| {
-            (
-                a.service_principal_id.clone(),
-                Value::Object(project(service_principal_json(a), opts.select.as_deref())),
-            )
-        })
-        .collect();
-    items.push((
-        graph_service_principal_id(&caller.tenant.id),
-        Value::Object(project(
+        .map(|a| (a.service_principal_id.clone(), service_principal_json(a)))
+        .chain(std::iter::once((
+            graph_service_principal_id(&caller.tenant.id),
             graph_service_principal(&caller.tenant.id),
-            opts.select.as_deref(),
-        )),
-    ));
+        )))
+        .filter(|(_, m)| kept(&opts, m))
+        .map(|(id, m)| (id, Value::Object(project(m, opts.select.as_deref()))))
+        .collect();
     let (value, next) = page_in_memory(&opts, items);
     let next = next.map(|c| opts.next_link(&state, &format!("{base}/servicePrincipals"), &c));
     Ok(page(
