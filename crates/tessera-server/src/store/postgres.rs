@@ -170,6 +170,7 @@ impl Dialect for PostgresStore {
     // for them would make concurrent token requests queue behind each other.
     const FORGET_EXPIRED_JTIS: &'static str = "DELETE FROM assertion_jtis WHERE (client_id, jti) IN
          (SELECT client_id, jti FROM assertion_jtis WHERE expires_at < $1 FOR UPDATE SKIP LOCKED)";
+    const BEGIN_WRITE: &'static str = "BEGIN";
 }
 
 impl PostgresStore {

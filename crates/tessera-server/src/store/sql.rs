@@ -15,6 +15,10 @@ pub(super) trait Dialect {
     const LOCK_ROWS: &'static str;
     /// Forgets assertion ids that expired before `$1`.
     const FORGET_EXPIRED_JTIS: &'static str;
+    /// Begins a transaction that reads what it then writes. SQLite takes its write lock at
+    /// once (another process could otherwise write in between, and our write would fail);
+    /// PostgreSQL relies on `LOCK_ROWS`.
+    const BEGIN_WRITE: &'static str;
 }
 
 pub(super) const USER_COLUMNS: &str =
@@ -649,7 +653,7 @@ macro_rules! sql_store {
             fn delete_application(&self, tenant_id: &str, client_id: &str) -> BoxFuture<'_, bool> {
                 let (t, c) = (tenant_id.to_owned(), client_id.to_ascii_lowercase());
                 Box::pin(async move {
-                    let mut tx = self.pool.begin().await?;
+                    let mut tx = self.pool.begin_with(<$store as Dialect>::BEGIN_WRITE).await?;
                     let app: Option<String> = sqlx::query_scalar(
                         "SELECT doc FROM applications WHERE tenant_id = $1 AND client_id = $2",
                     )
@@ -865,7 +869,7 @@ macro_rules! sql_store {
             fn poll_device_code(&self, hash: &str, at: i64) -> BoxFuture<'_, i64> {
                 let h = hash.to_owned();
                 Box::pin(async move {
-                    let mut tx = self.pool.begin().await?;
+                    let mut tx = self.pool.begin_with(<$store as Dialect>::BEGIN_WRITE).await?;
                     let previous: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
                         "SELECT last_poll_at FROM device_codes WHERE hash = $1{}",
                         <$store as Dialect>::LOCK_ROWS
@@ -931,7 +935,7 @@ macro_rules! sql_store {
             fn redeem_auth_code(&self, hash: &str) -> BoxFuture<'_, CodeRedemption> {
                 let h = hash.to_owned();
                 Box::pin(async move {
-                    let mut tx = self.pool.begin().await?;
+                    let mut tx = self.pool.begin_with(<$store as Dialect>::BEGIN_WRITE).await?;
                     let row = sqlx::query("SELECT doc, redeemed FROM auth_codes WHERE hash = $1")
                         .bind(&h)
                         .fetch_optional(&mut *tx)
@@ -1050,7 +1054,7 @@ macro_rules! sql_store {
                     resource_key.to_owned(),
                 );
                 Box::pin(async move {
-                    let mut tx = self.pool.begin().await?;
+                    let mut tx = self.pool.begin_with(<$store as Dialect>::BEGIN_WRITE).await?;
                     // Make sure the row exists, then lock it: two consents given at once (on
                     // two servers) both end up in it instead of the later replacing the other.
                     sqlx::query(

@@ -31,6 +31,7 @@ pub struct SqliteStore {
 impl Dialect for SqliteStore {
     const LOCK_ROWS: &'static str = "";
     const FORGET_EXPIRED_JTIS: &'static str = "DELETE FROM assertion_jtis WHERE expires_at < $1";
+    const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
 }
 
 impl SqliteStore {
