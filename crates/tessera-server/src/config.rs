@@ -60,14 +60,15 @@ impl std::fmt::Debug for ServeOptions {
 /// URL but could hold one (`user:secret@host`) not shown at all.
 pub fn redact_database(text: &str) -> String {
     match url::Url::parse(text) {
-        Ok(mut url) => {
+        Ok(mut url) if url.has_host() || !text.contains('@') => {
             if url.password().is_some() {
                 let _ = url.set_password(Some("***"));
             }
             url.to_string()
         }
-        Err(_) if text.contains('@') || text.contains(':') => "(unparsable URL)".into(),
-        Err(_) => text.to_owned(),
+        // `scheme:user:secret@host` has no authority to find the password in.
+        _ if text.contains('@') || text.contains(':') => "(unparsable URL)".into(),
+        _ => text.to_owned(),
     }
 }
 
@@ -659,5 +660,54 @@ mod tests {
         o.validate().expect("valid in test mode");
         o.database = Some("postgres://x".into());
         assert!(o.validate().is_err());
+    }
+
+    #[test]
+    fn database_urls_are_strict_and_never_shown_with_a_password() {
+        let ok =
+            Database::parse("postgres://app:s3cret@db.example:6543/tessera?sslmode=verify-full")
+                .expect("valid");
+        let shown = ok.describe();
+        assert_eq!(
+            shown,
+            "--database postgres://app:***@db.example:6543/tessera?sslmode=verify-full"
+        );
+        assert!(!format!("{ok:?}").contains("s3cret"), "{ok:?}");
+        assert!(matches!(
+            Database::parse("postgresql:///tessera?host=/run/postgresql"),
+            Ok(Database::Postgres(_))
+        ));
+        assert!(matches!(
+            Database::parse("sqlite:/tmp/x.db"),
+            Ok(Database::SqliteUrl(_))
+        ));
+        for (bad, says) in [
+            (
+                "postgres://app:s3cret@db.example/tessera?sslmod=require",
+                "unknown parameter 'sslmod'",
+            ),
+            (
+                "postgres://app:s3cret@db.example/tessera?sslmode=maybe",
+                "sslmode 'maybe'",
+            ),
+            ("postgres://app:s3cret@db.example:5432", "name the database"),
+            ("postgres://app:s3cret@db.example/a/b", "name the database"),
+            ("postgres://app:s3cret@:5432/tessera", "not a URL"),
+            ("postgres:///tessera", "no host"),
+            (
+                "mysql://app:s3cret@db.example/tessera",
+                "unsupported scheme 'mysql'",
+            ),
+            ("app:s3cret@db.example", "unsupported scheme 'app'"),
+        ] {
+            let e = Database::parse(bad).expect_err(bad).to_string();
+            assert!(e.contains("--database") && e.contains(says), "{bad}: {e}");
+            assert!(!e.contains("s3cret"), "{bad}: {e}");
+        }
+        let mut o = ServeOptions::new("/tmp/x");
+        o.database = Some("postgres://app:s3cret@db.example/tessera".into());
+        o.validate().expect("valid");
+        assert!(!format!("{o:?}").contains("s3cret"));
+        assert_eq!(redact_database("app:s3cret@db.example"), "(unparsable URL)");
     }
 }

@@ -421,7 +421,7 @@ async fn seed(
 ) -> tessera_server::bulk::SeedReport {
     tessera_server::bulk::seed_users(tessera_server::bulk::SeedUsers {
         data_dir: s.dir.path().join("data"),
-        database: None,
+        database: s.database_url(),
         tenant: tenant.map(str::to_owned),
         count,
     })

@@ -1,10 +1,15 @@
 //! Shared test helpers: a running server with its demo tenant, an HTTPS client that trusts
-//! the generated CA, and small helpers to post forms and read JWTs.
+//! the generated CA, small helpers to post forms and read JWTs, and PostgreSQL databases
+//! of a test's own. `TESSERA_TEST_DATABASE=postgres` runs every server on PostgreSQL.
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use serde_json::Value;
+use sqlx::Connection as _;
 use tessera_server::{DemoFile, ServeOptions, Server};
 use tokio::sync::oneshot;
 
@@ -15,6 +20,8 @@ pub(crate) struct TestServer {
     pub(crate) client: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
+    /// The PostgreSQL database this server made for itself (dropped with it).
+    database: Option<PgDatabase>,
 }
 
 impl TestServer {
@@ -33,7 +40,41 @@ impl TestServer {
         tweak: impl FnOnce(&mut ServeOptions),
     ) -> Self {
         let mut options = ServeOptions::new(dir.path().join("data"));
+        // A restart finds the database its data directory had before.
+        let parked = parked().remove(dir.path());
+        let database = match parked {
+            Some(db) => Some(db),
+            None if postgres_everywhere() => Some(
+                PgDatabase::create()
+                    .await
+                    .expect("TESSERA_TEST_DATABASE=postgres needs PostgreSQL"),
+            ),
+            None => None,
+        };
+        if let Some(db) = &database {
+            options.database = Some(db.url.clone());
+        }
         tweak(&mut options);
+        Self::start_options(dir, options, database).await
+    }
+
+    /// Starts a server on a PostgreSQL database of its own, or `None` (after saying so) when
+    /// PostgreSQL is not reachable.
+    pub(crate) async fn start_postgres(tweak: impl FnOnce(&mut ServeOptions)) -> Option<Self> {
+        let db = PgDatabase::create().await?;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut options = ServeOptions::new(dir.path().join("data"));
+        options.database = Some(db.url.clone());
+        tweak(&mut options);
+        Some(Self::start_options(dir, options, Some(db)).await)
+    }
+
+    /// Starts a server with exactly these options; `database` is dropped with the server.
+    pub(crate) async fn start_options(
+        dir: tempfile::TempDir,
+        options: ServeOptions,
+        database: Option<PgDatabase>,
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -65,6 +106,7 @@ impl TestServer {
             client,
             stop: Some(tx),
             task: Some(task),
+            database,
         }
     }
 
@@ -79,7 +121,16 @@ impl TestServer {
         // Give pooled connections a moment to close before the store is reopened.
         tokio::time::sleep(Duration::from_millis(50)).await;
         let dir = tempfile::tempdir().expect("placeholder");
-        std::mem::replace(&mut self.dir, dir)
+        let dir = std::mem::replace(&mut self.dir, dir);
+        if let Some(db) = self.database.take() {
+            parked().insert(dir.path().to_owned(), db);
+        }
+        dir
+    }
+
+    /// The `--database` URL when the server runs on PostgreSQL.
+    pub(crate) fn database_url(&self) -> Option<String> {
+        self.database.as_ref().map(|db| db.url.clone())
     }
 
     pub(crate) fn authority(&self) -> &str {
@@ -202,4 +253,106 @@ pub(crate) fn write_config(dir: &Path, text: &str) -> std::path::PathBuf {
     let path = dir.join("tessera.toml");
     std::fs::write(&path, text).expect("write config");
     path
+}
+
+/// `TESSERA_TEST_DATABASE=postgres`: every test server runs on a PostgreSQL database.
+fn postgres_everywhere() -> bool {
+    std::env::var("TESSERA_TEST_DATABASE").is_ok_and(|v| v.eq_ignore_ascii_case("postgres"))
+}
+
+/// Databases of stopped servers, by data directory, until a restart takes them back.
+fn parked() -> std::sync::MutexGuard<'static, HashMap<PathBuf, PgDatabase>> {
+    static PARKED: OnceLock<Mutex<HashMap<PathBuf, PgDatabase>>> = OnceLock::new();
+    PARKED
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The PostgreSQL server tests use: `TESSERA_TEST_POSTGRES`, or the local one with trust
+/// authentication.
+fn postgres_admin_url() -> String {
+    std::env::var("TESSERA_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A database of one test's own on the test PostgreSQL server, dropped when this is.
+pub(crate) struct PgDatabase {
+    pub(crate) url: String,
+    name: String,
+}
+
+impl PgDatabase {
+    /// Creates an empty database. `None`, after printing why, when PostgreSQL is not
+    /// reachable, unless `TESSERA_REQUIRE_POSTGRES` is set: then that fails the test.
+    #[allow(clippy::print_stderr)] // the skip must be visible in the test output
+    pub(crate) async fn create() -> Option<Self> {
+        let admin = postgres_admin_url();
+        let shown = tessera_server::config::redact_database(&admin);
+        let connected =
+            tokio::time::timeout(Duration::from_secs(10), sqlx::PgConnection::connect(&admin))
+                .await;
+        let mut conn = match connected {
+            Ok(Ok(conn)) => conn,
+            failed => {
+                let why = match failed {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => "no answer in 10 s".into(),
+                };
+                assert!(
+                    std::env::var_os("TESSERA_REQUIRE_POSTGRES").is_none(),
+                    "PostgreSQL at {shown} is required but not reachable: {why}"
+                );
+                eprintln!("SKIPPED: PostgreSQL is not reachable at {shown} ({why})");
+                return None;
+            }
+        };
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let name = format!(
+            "tessera_it_{}_{nanos}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        );
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .expect("create the test database");
+        let _ = conn.close().await;
+        let mut url = reqwest::Url::parse(&admin).expect("TESSERA_TEST_POSTGRES is a URL");
+        url.set_path(&name);
+        Some(Self {
+            url: url.to_string(),
+            name,
+        })
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        // Drop is synchronous and may run inside the test's runtime: a thread of its own
+        // with a runtime of its own does the async work.
+        let (admin, name) = (postgres_admin_url(), self.name.clone());
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let mut conn = sqlx::PgConnection::connect(&admin).await?;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .execute(&mut conn)
+                .await?;
+                conn.close().await
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) && !std::thread::panicking() {
+            panic!("dropping test database {} failed: {dropped:?}", self.name);
+        }
+    }
 }
