@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Args;
 use tessera_client::{
     AccountCredential, Authority, ClientCertificateCredential, ClientSecretCredential, Cloud,
@@ -78,6 +78,7 @@ fn secret_from(var: &str, what: &str) -> anyhow::Result<Secret> {
     env(var)
         .map(Secret::new)
         .with_context(|| format!("{what}: the environment variable {var} is not set"))
+        .map_err(crate::usage)
 }
 
 /// `$XDG_CACHE_HOME/tessera` or `~/.cache/tessera`, and the same for the config directory.
@@ -142,13 +143,16 @@ impl AuthArgs {
 
     pub(crate) fn authority(&self) -> anyhow::Result<Authority> {
         if let Some(url) = &self.authority {
-            return Authority::parse(url).context("--authority");
+            return Authority::parse(url)
+                .context("--authority")
+                .map_err(crate::usage);
         }
         let tenant = self
             .tenant
             .clone()
             .or_else(|| env("AZURE_TENANT_ID"))
-            .context("give --tenant (or --authority, or set AZURE_TENANT_ID)")?;
+            .context("give --tenant (or --authority, or set AZURE_TENANT_ID)")
+            .map_err(crate::usage)?;
         let cloud = match &self.cloud {
             Some(c) => Cloud::parse(c).context("--cloud")?,
             None => Cloud::Public,
@@ -162,6 +166,7 @@ impl AuthArgs {
             .clone()
             .or_else(|| env("AZURE_CLIENT_ID"))
             .context("give --client-id (or set AZURE_CLIENT_ID)")
+            .map_err(crate::usage)
     }
 
     pub(crate) fn credential(&self) -> anyhow::Result<Arc<dyn Credential>> {
@@ -177,9 +182,9 @@ impl AuthArgs {
         .filter(|b| **b)
         .count();
         if chosen > 1 {
-            bail!(
+            return Err(crate::usage(anyhow::anyhow!(
                 "choose one of --client-secret-env, --certificate, --device-code, --interactive, --username, --managed-identity"
-            );
+            )));
         }
         if self.managed_identity {
             return Ok(Arc::new(ManagedIdentityCredential::from_environment(env)));
@@ -278,9 +283,9 @@ impl AuthArgs {
         }
         let (Ok(authority), Ok(client_id)) = (self.authority(), self.client_id()) else {
             if self.account.is_some() {
-                bail!(
+                return Err(crate::usage(anyhow::anyhow!(
                     "--account: give the application too (--client-id, and --tenant or --authority)"
-                );
+                )));
             }
             return Ok(None);
         };
@@ -293,7 +298,9 @@ impl AuthArgs {
         if found.is_none()
             && let Some(a) = &self.account
         {
-            bail!("--account {a}: not signed in for this application; run `tessera login` first");
+            return Err(crate::usage(anyhow::anyhow!(
+                "--account {a}: not signed in for this application; run `tessera login` first"
+            )));
         }
         Ok(found)
     }

@@ -118,6 +118,7 @@ pub(crate) async fn run(args: DecodeArgs, ctx: &Ctx) -> anyhow::Result<()> {
         let mut v = json!({
             "header": token.header,
             "claims": token.claims,
+            "fingerprint": token.fingerprint,
             "expiresIn": token.expires_at().map(|e| e - now),
             "lifetime": lifetime.map(|l| l.describe()),
         });
@@ -142,6 +143,7 @@ pub(crate) async fn run(args: DecodeArgs, ctx: &Ctx) -> anyhow::Result<()> {
             }
         }
         s.push_str(&indent(&serde_json::to_string_pretty(&claims)?));
+        s.push_str(&format!("fingerprint: {}\n", token.fingerprint));
         if let Some(exp) = token.expires_at() {
             s.push_str(&if exp > now {
                 format!("expires: {} (in {})\n", utc(exp), span(exp - now))

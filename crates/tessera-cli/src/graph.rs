@@ -27,8 +27,6 @@ pub(crate) struct GraphArgs {
     method: GraphMethod,
     /// Path under the Graph base URL (/users, /me, /groups/{id}/members) or a full URL.
     path: String,
-    #[command(flatten)]
-    target: GraphTarget,
     /// Follow @odata.nextLink to the end, printing every item.
     #[arg(long)]
     all: bool,
@@ -51,6 +49,8 @@ pub(crate) struct GraphArgs {
     /// item per line), table, or csv.
     #[arg(long, value_enum, default_value_t = Format::Json)]
     output: Format,
+    #[command(flatten)]
+    target: GraphTarget,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

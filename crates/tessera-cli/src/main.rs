@@ -56,8 +56,14 @@ struct Cli {
     /// No progress display and only errors on stderr.
     #[arg(short, long, global = true)]
     quiet: bool,
-    /// A profile from the config file (see below).
-    #[arg(long, global = true, env = "TESSERA_PROFILE", value_name = "NAME")]
+    /// A profile from ~/.config/tessera/config.toml (format: `tessera --help`).
+    #[arg(
+        long,
+        global = true,
+        env = "TESSERA_PROFILE",
+        hide_env_values = true,
+        value_name = "NAME"
+    )]
     profile: Option<String>,
     #[command(subcommand)]
     command: Command,

@@ -30,11 +30,11 @@ pub(crate) struct PolicyArgs {
 /// What every policy command takes: where Graph is, how to sign in, how to print.
 #[derive(Debug, Args)]
 struct Common {
-    #[command(flatten)]
-    target: GraphTarget,
     /// table for people (default), json for scripts.
     #[arg(long, value_enum, default_value_t = Shape::Table)]
     output: Shape,
+    #[command(flatten)]
+    target: GraphTarget,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -52,75 +52,81 @@ enum PolicyCommand {
     },
     /// Show one policy and the applications it is assigned to.
     Show {
-        #[command(flatten)]
-        c: Common,
         /// Policy id or display name.
         policy: String,
+        #[command(flatten)]
+        c: Common,
     },
     /// Create a policy.
     Create {
-        #[command(flatten)]
-        c: Common,
         /// Access and ID token lifetime, [d.]hh:mm:ss from 00:10:00 to 1.00:00:00.
         #[arg(long, value_name = "TIMESPAN")]
         lifetime: String,
         /// Display name (default: "Token lifetime LIFETIME").
         #[arg(long)]
         name: Option<String>,
+        /// A longer description, shown by `policy show`.
         #[arg(long)]
         description: Option<String>,
         /// Make it the organization default (only one policy can be).
         #[arg(long)]
         org_default: bool,
+        #[command(flatten)]
+        c: Common,
     },
     /// Change a policy's lifetime, name, description or organization default.
     Update {
-        #[command(flatten)]
-        c: Common,
         /// Policy id or display name.
         policy: String,
+        /// New lifetime, [d.]hh:mm:ss from 00:10:00 to 1.00:00:00.
         #[arg(long, value_name = "TIMESPAN")]
         lifetime: Option<String>,
+        /// New display name.
         #[arg(long)]
         name: Option<String>,
+        /// New description.
         #[arg(long)]
         description: Option<String>,
-        /// true or false.
+        /// Make it the organization default (true) or not (false).
         #[arg(long, value_name = "BOOL")]
         org_default: Option<bool>,
+        #[command(flatten)]
+        c: Common,
     },
     /// Delete a policy (already-issued tokens keep their lifetime).
     Delete {
-        #[command(flatten)]
-        c: Common,
         /// Policy id or display name.
         policy: String,
+        #[command(flatten)]
+        c: Common,
     },
     /// Assign a policy to an application (one policy per application).
     Assign {
-        #[command(flatten)]
-        c: Common,
         /// Policy id or display name.
         policy: String,
         /// The application: appId, object id or display name.
         #[arg(long, value_name = "APP")]
         app: String,
+        #[command(flatten)]
+        c: Common,
     },
     /// Remove a policy from an application.
     Unassign {
-        #[command(flatten)]
-        c: Common,
         /// Policy id or display name.
         policy: String,
+        /// The application: appId, object id or display name.
         #[arg(long, value_name = "APP")]
         app: String,
+        #[command(flatten)]
+        c: Common,
     },
     /// Say which lifetime an application's tokens get, and which policy decides it.
     Explain {
-        #[command(flatten)]
-        c: Common,
+        /// The application: appId, object id or display name.
         #[arg(long, value_name = "APP")]
         app: String,
+        #[command(flatten)]
+        c: Common,
     },
 }
 

@@ -7,7 +7,9 @@ use std::io::IsTerminal as _;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use serde_json::{Value, json};
-use tessera_client::{PersistedAccount, TokenRequest, parse_token_key, sign_in, sign_out};
+use tessera_client::{
+    PersistedAccount, TokenRequest, fingerprint, parse_token_key, sign_in, sign_out,
+};
 
 use crate::Ctx;
 use crate::auth::{AuthArgs, open_cache};
@@ -23,11 +25,11 @@ Without --device-code or --interactive, the browser is used when there is a disp
 the device code (sign in on another device). The account's refresh token is kept in the
 shared, encrypted token cache until `tessera logout`.")]
 pub(crate) struct LoginArgs {
-    #[command(flatten)]
-    auth: AuthArgs,
     /// Scopes to consent to at sign-in (repeatable); default https://graph.microsoft.com/.default.
     #[arg(long, value_name = "SCOPE")]
     scope: Vec<String>,
+    #[command(flatten)]
+    auth: AuthArgs,
 }
 
 #[derive(Debug, Args)]
@@ -45,10 +47,12 @@ pub(crate) struct LogoutArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(
-    after_help = "Tokens are shown by fingerprint (sha256 of the token, first 8 bytes in hex),
-never in full. `tessera decode` prints the same fingerprint for a token you hold."
-)]
+#[command(after_help = "Examples:
+  tessera status
+  tessera status --output json | jq '.tokens[] | select(.state != \"valid\")'
+
+Tokens are shown by fingerprint (sha256 of the token, first 8 bytes in hex),
+never in full. `tessera decode` prints the same fingerprint for a token you hold.")]
 pub(crate) struct StatusArgs {
     /// table for people (default) or json.
     #[arg(long, value_enum, default_value_t = Shape::Table)]
@@ -142,13 +146,6 @@ pub(crate) fn logout(args: &LogoutArgs) -> anyhow::Result<()> {
     }
     emit(&text);
     Ok(())
-}
-
-/// `sha256:` and the first 8 bytes of the token's SHA-256, in hex.
-pub(crate) fn fingerprint(token: &str) -> String {
-    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
-    let hex: String = d.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
 }
 
 fn when(now: i64, t: i64, past: &str) -> String {

@@ -16,8 +16,6 @@ use crate::auth::AuthArgs;
   tessera token --profile lab --resource https://management.azure.com
   curl -H \"$(tessera token --output header)\" https://graph.microsoft.com/v1.0/users")]
 pub(crate) struct TokenArgs {
-    #[command(flatten)]
-    auth: AuthArgs,
     /// A scope to ask for (repeat for several); default https://graph.microsoft.com/.default.
     #[arg(long, value_name = "SCOPE")]
     scope: Vec<String>,
@@ -30,6 +28,8 @@ pub(crate) struct TokenArgs {
     /// What to print: the token, an Authorization header line, or JSON.
     #[arg(long, value_enum, default_value_t = Output::Raw)]
     output: Output,
+    #[command(flatten)]
+    auth: AuthArgs,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -15,6 +15,8 @@ use crate::http::TokenHttp;
 pub struct DecodedToken {
     pub header: Value,
     pub claims: Value,
+    /// [`fingerprint`] of the token: names it in logs and listings without revealing it.
+    pub fingerprint: String,
     signing_input: String,
     signature: Vec<u8>,
 }
@@ -54,11 +56,20 @@ pub fn decode(token: &str) -> Result<DecodedToken, ClientError> {
         ));
     }
     Ok(DecodedToken {
+        fingerprint: fingerprint(token),
         header,
         signing_input: parsed.signing_input.to_owned(),
         signature: parsed.signature,
         claims,
     })
+}
+
+/// `sha256:` and the first 8 bytes of the token's SHA-256 in hex: enough to tell tokens
+/// apart, useless to present to a resource.
+pub fn fingerprint(token: &str) -> String {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
+    let hex: String = d.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
 }
 
 /// Where a verified token's key came from.

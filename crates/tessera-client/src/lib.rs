@@ -49,7 +49,7 @@ pub use environment::{ChainedCredential, from_environment};
 pub use error::{AadstsFailure, ClientError};
 pub use graph::{GraphClient, GraphFailure, GraphResponse, Pager};
 pub use http::{HttpOptions, TokenHttp};
-pub use inspect::{DecodedToken, Verified, decode};
+pub use inspect::{DecodedToken, Verified, decode, fingerprint};
 pub use interactive::{InteractiveCredential, Redirect, open_system_browser};
 pub use managed::{ManagedIdentityCredential, ManagedIdentitySource};
 pub use persist::{KeySource, ListedEntry, PersistedAccount, PersistedToken, PersistentCache};

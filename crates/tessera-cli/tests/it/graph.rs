@@ -109,13 +109,13 @@ fn graph_get_all_streams_every_user_once() {
     let all: Value = serde_json::from_slice(&out.stdout).expect("one JSON array");
     assert_eq!(all.as_array().map(Vec::len), Some(count));
 
-    // Graph's error: exit 1, code and request-id on stderr, nothing on stdout.
+    // Graph's error: exit 4, code and request-id on stderr, nothing on stdout.
     let missing = graph_cmd(
         &s,
         &home,
         &["get", "/users/00000000-0000-0000-0000-000000000000"],
     );
-    assert_eq!(missing.status.code(), Some(1));
+    assert_eq!(missing.status.code(), Some(4));
     assert!(missing.stdout.is_empty());
     let stderr = String::from_utf8_lossy(&missing.stderr);
     assert!(
@@ -123,6 +123,6 @@ fn graph_get_all_streams_every_user_once() {
         "{stderr}"
     );
     let bad = graph_cmd(&s, &home, &["post", "/users", "--all"]);
-    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(bad.status.code(), Some(2), "a usage error");
     tessera_client::PersistentCache::forget_keyring_key(&home.join(".cache/tessera/tokens"));
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::{Running, tessera};
+use crate::support::{Running, delta, metrics, tessera};
 
 const SEEDED: usize = 100_000;
 /// Far enough that every token issued before the jump (20 s life) is past Graph's 5-minute
@@ -28,30 +28,6 @@ impl Drop for ForgetCacheKey {
     fn drop(&mut self) {
         tessera_client::PersistentCache::forget_keyring_key(&self.0);
     }
-}
-
-/// `name{labels} value` lines of the Prometheus text, keyed by everything before the value.
-fn metrics(s: &Running) -> Vec<(String, u64)> {
-    let text = s
-        .client()
-        .get(format!("{}/metrics", s.base()))
-        .send()
-        .and_then(reqwest::blocking::Response::text)
-        .expect("GET /metrics");
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (key, value) = l.rsplit_once(' ')?;
-            Some((key.to_owned(), value.parse().ok()?))
-        })
-        .collect()
-}
-
-/// The sum of the counters whose key matches, after minus before.
-fn delta(before: &[(String, u64)], after: &[(String, u64)], matches: impl Fn(&str) -> bool) -> u64 {
-    let sum =
-        |m: &[(String, u64)]| -> u64 { m.iter().filter(|(k, _)| matches(k)).map(|(_, v)| v).sum() };
-    sum(after) - sum(before)
 }
 
 fn post_test_control(s: &Running, path: &str, body: &Value) -> Value {

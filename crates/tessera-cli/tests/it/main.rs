@@ -2,6 +2,7 @@
 //! exit codes) and interop with real Microsoft client libraries. One test binary.
 
 mod browser;
+mod commands;
 mod graph;
 mod interop;
 mod long_job;

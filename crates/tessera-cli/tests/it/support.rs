@@ -127,3 +127,31 @@ impl Drop for Running {
         let _ = self.child.wait();
     }
 }
+
+/// `name{labels} value` lines of the Prometheus text, keyed by everything before the value.
+pub(crate) fn metrics(s: &Running) -> Vec<(String, u64)> {
+    let text = s
+        .client()
+        .get(format!("{}/metrics", s.base()))
+        .send()
+        .and_then(reqwest::blocking::Response::text)
+        .expect("GET /metrics");
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (key, value) = l.rsplit_once(' ')?;
+            Some((key.to_owned(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The sum of the counters whose key matches, after minus before.
+pub(crate) fn delta(
+    before: &[(String, u64)],
+    after: &[(String, u64)],
+    matches: impl Fn(&str) -> bool,
+) -> u64 {
+    let sum =
+        |m: &[(String, u64)]| -> u64 { m.iter().filter(|(k, _)| matches(k)).map(|(_, v)| v).sum() };
+    sum(after) - sum(before)
+}

@@ -91,7 +91,11 @@ fn token_prints_forms_shares_the_cache_and_explains_errors() {
         text.contains(&format!("token cache: {}", cache.display())),
         "{text}"
     );
-    assert!(text.contains("cached tokens: 1"), "{text}");
+    assert!(text.contains("tokens: 1\n"), "{text}");
+    assert!(
+        text.contains("(app)  https://graph.microsoft.com/.default  valid"),
+        "{text}"
+    );
     assert!(
         text.contains("key: encrypted with a key in the kernel keyring")
             || text.contains("key: encrypted with a key in a separate 0600 file"),
@@ -104,10 +108,10 @@ fn token_prints_forms_shares_the_cache_and_explains_errors() {
     assert!(fresh.status.success());
     assert_ne!(String::from_utf8_lossy(&fresh.stdout).trim(), first);
 
-    // A wrong secret: exit 1, nothing on stdout, the AADSTS code and advice on stderr, and
+    // A wrong secret: exit 3 (sign-in failed), nothing on stdout, the AADSTS code and advice on stderr, and
     // the secret is not repeated.
     let wrong = token_cmd(&s, &home, "Zq9~not-the-secret", &["--no-cache"]);
-    assert_eq!(wrong.status.code(), Some(1));
+    assert_eq!(wrong.status.code(), Some(3));
     assert!(wrong.stdout.is_empty());
     let stderr = String::from_utf8_lossy(&wrong.stderr);
     assert!(stderr.contains("AADSTS7000215"), "{stderr}");
@@ -128,7 +132,7 @@ fn token_prints_forms_shares_the_cache_and_explains_errors() {
         .env_remove("NOT_SET_ANYWHERE")
         .output()
         .expect("run");
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "a usage error");
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("NOT_SET_ANYWHERE is not set"),
         "{}",
