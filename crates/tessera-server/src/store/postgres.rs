@@ -13,7 +13,9 @@ use sqlx::{ConnectOptions as _, Row};
 use tessera_proto::scope::resource_key;
 
 use super::filter::{self, Columns, Param};
-use super::sql::{Dialect, USER_COLUMNS, from_doc, sql_store, to_doc, unique_to_conflict};
+use super::sql::{
+    Dialect, USER_COLUMNS, USER_SELECT, from_doc, sql_store, to_doc, unique_to_conflict,
+};
 use super::*;
 
 /// Migrations in order, the twins of the SQLite ones; each runs once inside a transaction.
@@ -21,6 +23,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/postgres/0001_init.sql")),
     (2, include_str!("../../migrations/postgres/0002_graph.sql")),
     (3, include_str!("../../migrations/postgres/0003_signin.sql")),
+    (
+        4,
+        include_str!("../../migrations/postgres/0004_revocation.sql"),
+    ),
 ];
 
 /// Advisory lock keys ("tessera" and a number): one server migrates at a time, and one
@@ -171,6 +177,7 @@ impl Dialect for PostgresStore {
     const FORGET_EXPIRED_JTIS: &'static str = "DELETE FROM assertion_jtis WHERE (client_id, jti) IN
          (SELECT client_id, jti FROM assertion_jtis WHERE expires_at < $1 FOR UPDATE SKIP LOCKED)";
     const BEGIN_WRITE: &'static str = "BEGIN";
+    const GREATEST: &'static str = "greatest";
 }
 
 impl PostgresStore {
@@ -202,7 +209,7 @@ impl PostgresStore {
     async fn insert_user_batch(&self, users: Vec<User>) -> StoreResult<()> {
         let mut columns: [Vec<String>; 5] = Default::default();
         let mut optional: [Vec<Option<String>>; 3] = Default::default();
-        let mut enabled = Vec::with_capacity(users.len());
+        let mut numbers: [Vec<i64>; 4] = Default::default();
         for user in &users {
             let [tenant, id, upn, name, doc] = &mut columns;
             tenant.push(user.tenant_id.clone());
@@ -214,13 +221,19 @@ impl PostgresStore {
             given.push(user.given_name.clone());
             surname.push(user.surname.clone());
             mail.push(user.mail.clone());
+            let [enabled, generation, revoked_at, valid_after] = &mut numbers;
             enabled.push(i64::from(user.account_enabled));
+            generation.push(user.session_generation);
+            revoked_at.push(user.revoked_at_ms);
+            valid_after.push(user.tokens_valid_after);
         }
         let [tenant, id, upn, name, doc] = columns;
         let [given, surname, mail] = optional;
+        let [enabled, generation, revoked_at, valid_after] = numbers;
         let sql = format!(
             "INSERT INTO users ({USER_COLUMNS}) SELECT * FROM UNNEST($1::text[], $2::text[],
-             $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int8[], $9::text[])"
+             $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int8[], $9::text[],
+             $10::int8[], $11::int8[], $12::int8[])"
         );
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(tenant)
@@ -232,6 +245,9 @@ impl PostgresStore {
             .bind(mail)
             .bind(enabled)
             .bind(doc)
+            .bind(generation)
+            .bind(revoked_at)
+            .bind(valid_after)
             .execute(&self.pool)
             .await
             .map_err(unique_to_conflict)?;

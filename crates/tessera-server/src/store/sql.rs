@@ -19,10 +19,15 @@ pub(super) trait Dialect {
     /// once (another process could otherwise write in between, and our write would fail);
     /// PostgreSQL relies on `LOCK_ROWS`.
     const BEGIN_WRITE: &'static str;
+    /// The larger of two values: `max` in SQLite, `greatest` in PostgreSQL.
+    const GREATEST: &'static str;
 }
 
-pub(super) const USER_COLUMNS: &str =
-    "tenant_id, id, upn, display_name, given_name, surname, mail, account_enabled, doc";
+/// What a user is read from.
+pub(super) const USER_SELECT: &str = "doc, session_generation, revoked_at_ms, tokens_valid_after";
+
+pub(super) const USER_COLUMNS: &str = "tenant_id, id, upn, display_name, given_name, surname, mail,
+    account_enabled, doc, session_generation, revoked_at_ms, tokens_valid_after";
 
 pub(super) fn to_doc<T: Serialize>(value: &T) -> StoreResult<String> {
     serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
@@ -98,7 +103,7 @@ macro_rules! sql_store {
             }
         }
 
-        /// Binds a user's nine columns, in `USER_COLUMNS` order.
+        /// Binds a user's twelve columns, in `USER_COLUMNS` order.
         fn bind_user<'q>(
             query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>,
             user: &User,
@@ -112,15 +117,36 @@ macro_rules! sql_store {
                 .bind(user.surname.clone())
                 .bind(user.mail.clone())
                 .bind(i64::from(user.account_enabled))
-                .bind(to_doc(user)?))
+                .bind(to_doc(user)?)
+                .bind(user.session_generation)
+                .bind(user.revoked_at_ms)
+                .bind(user.tokens_valid_after))
+        }
+
+        /// A user as stored: the document, with the revocation state from its columns.
+        fn user_from_row(row: &<$db as sqlx::Database>::Row) -> StoreResult<User> {
+            let mut user: User = from_doc(&row.try_get::<String, _>("doc")?)?;
+            user.session_generation = row.try_get("session_generation")?;
+            user.revoked_at_ms = row.try_get("revoked_at_ms")?;
+            user.tokens_valid_after = row.try_get("tokens_valid_after")?;
+            Ok(user)
+        }
+
+        fn doc_from_row<T: DeserializeOwned>(row: &<$db as sqlx::Database>::Row) -> StoreResult<T> {
+            from_doc(&row.try_get::<String, _>("doc")?)
         }
 
         async fn upsert_user(conn: &mut <$db as sqlx::Database>::Connection, user: &User) -> StoreResult<()> {
+            // The revocation state only grows: see migration 0004.
             let sql = format!(
-                "INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                "INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
                  ON CONFLICT (tenant_id, id) DO UPDATE SET upn = excluded.upn, display_name = excluded.display_name,
                    given_name = excluded.given_name, surname = excluded.surname, mail = excluded.mail,
-                   account_enabled = excluded.account_enabled, doc = excluded.doc"
+                   account_enabled = excluded.account_enabled, doc = excluded.doc,
+                   session_generation = {g}(users.session_generation, excluded.session_generation),
+                   revoked_at_ms = {g}(users.revoked_at_ms, excluded.revoked_at_ms),
+                   tokens_valid_after = {g}(users.tokens_valid_after, excluded.tokens_valid_after)",
+                g = <$store as Dialect>::GREATEST
             );
             bind_user(sqlx::query(sqlx::AssertSqlSafe(sql)), user)?
                 .execute(&mut *conn)
@@ -129,16 +155,17 @@ macro_rules! sql_store {
             Ok(())
         }
 
-        /// A paged listing: `SELECT doc FROM {table}` with the tenant, the filter, the keyset
-        /// condition after the cursor, the order and the limit.
-        async fn list_docs<T: DeserializeOwned>(
+        /// A paged listing: `SELECT {select} FROM {table}` with the tenant, the filter, the
+        /// keyset condition after the cursor, the order and the limit.
+        async fn list_rows<T>(
             pool: &sqlx::Pool<$db>,
-            table: &'static str,
+            (table, select): (&'static str, &'static str),
             columns: Columns,
             tenant_id: &str,
             q: &ListQuery,
+            record: fn(&<$db as sqlx::Database>::Row) -> StoreResult<T>,
         ) -> StoreResult<Vec<T>> {
-            let mut sql = format!("SELECT doc FROM {table} WHERE tenant_id = $1");
+            let mut sql = format!("SELECT {select} FROM {table} WHERE tenant_id = $1");
             let mut params: Vec<Param> = vec![Param::Text(tenant_id.to_owned())];
             if let Some(f) = &q.filter {
                 let t = filter::translate(f, columns, params.len() + 1).map_err(StoreError::Query)?;
@@ -174,15 +201,15 @@ macro_rules! sql_store {
             };
             sql.push_str(order);
             sql.push_str(&format!(" LIMIT {}", q.limit.clamp(1, 1000)));
-            let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for p in params {
                 query = match p {
                     Param::Text(t) => query.bind(t),
                     Param::Int(i) => query.bind(i),
                 };
             }
-            let docs = query.fetch_all(pool).await?;
-            docs.iter().map(|d| from_doc(d)).collect()
+            let rows = query.fetch_all(pool).await?;
+            rows.iter().map(record).collect()
         }
 
         async fn count_rows(
@@ -372,24 +399,26 @@ macro_rules! sql_store {
             fn user(&self, tenant_id: &str, id: &str) -> BoxFuture<'_, Option<User>> {
                 let (t, i) = (tenant_id.to_owned(), id.to_ascii_lowercase());
                 Box::pin(async move {
-                    self.doc(
-                        "SELECT doc FROM users WHERE tenant_id = $1 AND id = $2",
-                        &t,
-                        &i,
-                    )
-                    .await
+                    let sql = format!("SELECT {USER_SELECT} FROM users WHERE tenant_id = $1 AND id = $2");
+                    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(&t)
+                        .bind(&i)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    row.as_ref().map(user_from_row).transpose()
                 })
             }
 
             fn user_by_upn(&self, tenant_id: &str, upn: &str) -> BoxFuture<'_, Option<User>> {
                 let (t, u) = (tenant_id.to_owned(), upn.to_ascii_lowercase());
                 Box::pin(async move {
-                    self.doc(
-                        "SELECT doc FROM users WHERE tenant_id = $1 AND upn = $2",
-                        &t,
-                        &u,
-                    )
-                    .await
+                    let sql = format!("SELECT {USER_SELECT} FROM users WHERE tenant_id = $1 AND upn = $2");
+                    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(&t)
+                        .bind(&u)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    row.as_ref().map(user_from_row).transpose()
                 })
             }
 
@@ -567,7 +596,7 @@ macro_rules! sql_store {
 
             fn list_users(&self, tenant_id: &str, query: &ListQuery) -> BoxFuture<'_, Vec<User>> {
                 let (t, q) = (tenant_id.to_owned(), query.clone());
-                Box::pin(async move { list_docs(&self.pool, "users", filter::USER_COLUMNS, &t, &q).await })
+                Box::pin(async move { list_rows(&self.pool, ("users", USER_SELECT), filter::USER_COLUMNS, &t, &q, user_from_row).await })
             }
 
             fn count_users(
@@ -622,7 +651,7 @@ macro_rules! sql_store {
             fn list_groups(&self, tenant_id: &str, query: &ListQuery) -> BoxFuture<'_, Vec<Group>> {
                 let (t, q) = (tenant_id.to_owned(), query.clone());
                 Box::pin(
-                    async move { list_docs(&self.pool, "groups", filter::GROUP_COLUMNS, &t, &q).await },
+                    async move { list_rows(&self.pool, ("groups", "doc"), filter::GROUP_COLUMNS, &t, &q, doc_from_row).await },
                 )
             }
 

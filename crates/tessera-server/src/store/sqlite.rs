@@ -13,7 +13,9 @@ use sqlx::sqlite::{
 use tessera_proto::scope::resource_key;
 
 use super::filter::{self, Columns, Param};
-use super::sql::{Dialect, USER_COLUMNS, from_doc, sql_store, to_doc, unique_to_conflict};
+use super::sql::{
+    Dialect, USER_COLUMNS, USER_SELECT, from_doc, sql_store, to_doc, unique_to_conflict,
+};
 use super::*;
 
 /// Migrations in order; each runs once inside a transaction.
@@ -21,6 +23,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../../migrations/sqlite/0002_graph.sql")),
     (3, include_str!("../../migrations/sqlite/0003_signin.sql")),
+    (
+        4,
+        include_str!("../../migrations/sqlite/0004_revocation.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone)]
@@ -32,6 +38,7 @@ impl Dialect for SqliteStore {
     const LOCK_ROWS: &'static str = "";
     const FORGET_EXPIRED_JTIS: &'static str = "DELETE FROM assertion_jtis WHERE expires_at < $1";
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
+    const GREATEST: &'static str = "max";
 }
 
 impl SqliteStore {
@@ -66,7 +73,8 @@ impl SqliteStore {
     async fn insert_user_batch(&self, users: Vec<User>) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
         let sql = format!(
-            "INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            "INSERT INTO users ({USER_COLUMNS})
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
         );
         for user in &users {
             bind_user(sqlx::query(sqlx::AssertSqlSafe(sql.clone())), user)?

@@ -457,3 +457,61 @@ async fn postgres_refuses_text_it_cannot_hold_as_invalid() {
         "a NUL is the request's fault: {found:?}"
     );
 }
+
+#[tokio::test]
+async fn an_older_copy_of_a_user_never_undoes_a_revocation() {
+    for b in backends().await {
+        let name = b.name;
+        b.a.put_tenant(tenant()).await.expect("tenant");
+        let stale = user(1, "Megan");
+        b.a.put_user(stale.clone()).await.expect("user");
+        // One server revokes the user's sessions while another edits the copy it read before.
+        let revoked = User {
+            session_generation: 1,
+            revoked_at_ms: 1_000_500,
+            tokens_valid_after: 1_000,
+            ..stale.clone()
+        };
+        b.a.put_user(revoked).await.expect("revoke");
+        b.b.put_user(User {
+            display_name: "Megan Bowen".into(),
+            ..stale.clone()
+        })
+        .await
+        .expect("edit");
+        let read =
+            b.a.user(TENANT, &stale.id)
+                .await
+                .expect("read")
+                .expect("user");
+        assert_eq!(read.display_name, "Megan Bowen", "{name}: the edit applies");
+        assert_eq!(
+            (
+                read.session_generation,
+                read.revoked_at_ms,
+                read.tokens_valid_after
+            ),
+            (1, 1_000_500, 1_000),
+            "{name}: the revocation stays"
+        );
+        let listed =
+            b.b.list_users(
+                TENANT,
+                &ListQuery {
+                    filter: None,
+                    order: ListOrder::Id,
+                    after: None,
+                    limit: 10,
+                },
+            )
+            .await
+            .expect("list");
+        assert_eq!(listed[0].session_generation, 1, "{name}");
+        let by_upn =
+            b.b.user_by_upn(TENANT, &stale.user_principal_name)
+                .await
+                .expect("by upn")
+                .expect("user");
+        assert_eq!(by_upn.session_generation, 1, "{name}");
+    }
+}
