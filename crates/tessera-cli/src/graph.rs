@@ -171,7 +171,7 @@ pub(crate) async fn run(args: GraphArgs, ctx: &Ctx) -> anyhow::Result<()> {
             _ => {}
         }
         progress.finish(count, pager.pages, pager.retries);
-        tracing::info!(
+        tracing::debug!(
             items = count,
             pages = pager.pages,
             retries = pager.retries,

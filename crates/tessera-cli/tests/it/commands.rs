@@ -512,3 +512,103 @@ fn help_texts_match_their_snapshots_and_completions_cover_every_command() {
         }
     }
 }
+
+#[test]
+fn login_by_device_code_with_the_code_entered_in_chromium() {
+    crate::browser::require_browser_tools();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Running::start(&dir.path().join("data"), &[]);
+    let env = Env::new(&s, dir.path());
+    let mut login = env
+        .cmd(&["login", "--profile", "user", "--device-code"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn login");
+    // The message goes to stderr, for the person: "... open the page URL and enter the code CODE ...".
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(
+        login.stderr.take().expect("stderr"),
+    ));
+    let message = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|l| l.contains("enter the code"))
+        .expect("the device code message on stderr");
+    let words: Vec<&str> = message.split_whitespace().collect();
+    let url = words
+        .iter()
+        .find(|w| w.starts_with("https://"))
+        .expect("a verification URL");
+    let code = words[words.iter().position(|w| *w == "code").expect("'code'") + 1];
+    let mut drive = Command::new(crate::browser::node());
+    drive
+        .arg(crate::browser::browser_dir().join("drive.mjs"))
+        .args(["device", url, code])
+        .arg(s.str("/user/username"))
+        .arg(s.str("/user/password"))
+        .current_dir(crate::browser::browser_dir())
+        .env("NODE_EXTRA_CA_CERTS", s.str("/ca_cert"));
+    let (ok, out, err) =
+        crate::browser::run_with_deadline(drive, std::time::Duration::from_secs(120));
+    assert!(ok, "drive.mjs device failed:\n{out}\n{err}");
+    // Drain stderr so the child never blocks on a full pipe, then collect it.
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let done = login.wait_with_output().expect("login");
+    assert!(done.status.success(), "login failed: {rest:?}");
+    let stdout = String::from_utf8_lossy(&done.stdout);
+    assert!(
+        stdout.starts_with(&format!("signed in as {}", s.str("/user/username"))),
+        "{stdout}"
+    );
+    // Silent from now on, in another process.
+    let token = env.ok(&["token", "--profile", "user"]).trim().to_owned();
+    let claims = env.json(&["decode", &token, "--output", "json"]);
+    assert_eq!(claims["claims"]["upn"], s.str("/user/username").as_str());
+}
+
+#[test]
+fn progress_shows_on_a_terminal_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Running::start(&dir.path().join("data"), &[]);
+    let env = Env::new(&s, dir.path());
+    let walk = "tessera graph get /applications --all --top 1 --output jsonl > walked.jsonl";
+    // util-linux `script` gives the command a terminal; what it writes there is our stdout.
+    let on_tty = |extra: &str| {
+        let mut c = Command::new("script");
+        c.args(["-qec", &format!("{walk} {extra}"), "/dev/null"])
+            .current_dir(dir.path())
+            .env_clear()
+            .env(
+                "PATH",
+                format!(
+                    "{}:{}",
+                    Path::new(env!("CARGO_BIN_EXE_tessera"))
+                        .parent()
+                        .expect("bin dir")
+                        .display(),
+                    std::env::var("PATH").unwrap_or_default()
+                ),
+            )
+            .env("HOME", &env.home)
+            .env("LAB_SECRET", &env.secret);
+        let out = c.output().expect("script");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let shown = on_tty("");
+    assert!(
+        shown.contains("/applications: 2 items, 2 pages"),
+        "progress on the terminal: {shown:?}"
+    );
+    let walked = std::fs::read_to_string(dir.path().join("walked.jsonl")).expect("output");
+    assert_eq!(walked.lines().count(), 2, "the data still goes to stdout");
+    assert!(!on_tty("--quiet").contains("items"), "--quiet hides it");
+    // Not a terminal: nothing on stderr.
+    let out = env.run(&["graph", "get", "/applications", "--all", "--top", "1"]);
+    assert!(out.status.success());
+    assert!(out.stderr.is_empty(), "{}", stderr(&out));
+}
