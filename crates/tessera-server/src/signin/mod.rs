@@ -43,7 +43,8 @@ const DEVICE_INTERVAL: i64 = 5;
 /// User codes avoid look-alike characters (0/O, 1/I).
 const USER_CODE_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 
-/// Sign-in state kept by the server: the persisted flow-token key and password limits.
+/// Sign-in state kept by the server: the persisted flow-token key and the password limits
+/// (counted in the store).
 #[derive(Debug)]
 pub struct SigninState {
     flow_key: FlowKey,
@@ -937,10 +938,15 @@ pub(crate) async fn login_password(
             Some(msg),
         )
     };
-    if s.state.signin.throttle.locked(&who, &address, now) {
-        return again(
-            "You've tried to sign in too many times with an incorrect user name or password. Wait a moment and try again. (AADSTS50053)",
-        );
+    let throttle = &s.state.signin.throttle;
+    match throttle.locked(s.state.store(), &who, &address, now).await {
+        Ok(false) => {}
+        Ok(true) => {
+            return again(
+                "You've tried to sign in too many times with an incorrect user name or password. Wait a moment and try again. (AADSTS50053)",
+            );
+        }
+        Err(e) => return internal(&s.state, &e.into()),
     }
     let user = match s.state.directory.user_by_upn(&s.tenant.id, &username).await {
         Ok(u) => u,
@@ -956,12 +962,16 @@ pub(crate) async fn login_password(
     .await
     .unwrap_or(false);
     let Some(user) = user.filter(|_| ok) else {
-        s.state.signin.throttle.failed(&who, &address, now);
+        if let Err(e) = throttle.failed(s.state.store(), &who, &address, now).await {
+            return internal(&s.state, &e.into());
+        }
         return again(
             "Your account or password is incorrect. If you don't remember your password, ask your administrator to reset it.",
         );
     };
-    s.state.signin.throttle.succeeded(&who, &address);
+    if let Err(e) = throttle.succeeded(s.state.store(), &who, &address).await {
+        return internal(&s.state, &e.into());
+    }
     if !user.account_enabled {
         return error_page(
             &s.state,
@@ -1008,13 +1018,20 @@ pub(crate) async fn login_mfa(
     let address = peer.map_or_else(|| "unknown".to_owned(), |c| c.0.0.ip().to_string());
     let who = format!("{}|{}|mfa", s.tenant.id, user.id);
     let code = s.fields.get("otc").cloned().unwrap_or_default();
-    let ok = !s.state.signin.throttle.locked(&who, &address, now)
+    let throttle = &s.state.signin.throttle;
+    let locked = match throttle.locked(s.state.store(), &who, &address, now).await {
+        Ok(locked) => locked,
+        Err(e) => return internal(&s.state, &e.into()),
+    };
+    let ok = !locked
         && user
             .mfa_totp_secret
             .as_deref()
             .is_some_and(|secret| flow::totp_matches(secret, &code, now));
     if !ok {
-        s.state.signin.throttle.failed(&who, &address, now);
+        if let Err(e) = throttle.failed(s.state.store(), &who, &address, now).await {
+            return internal(&s.state, &e.into());
+        }
         return pages::mfa(
             &s.tenant.display_name,
             &login_action(&s.base, &s.tenant.id, "/mfa"),
@@ -1024,7 +1041,9 @@ pub(crate) async fn login_mfa(
             Some("That code didn't work. Check the code in your authenticator app and try again."),
         );
     }
-    s.state.signin.throttle.succeeded(&who, &address);
+    if let Err(e) = throttle.succeeded(s.state.store(), &who, &address).await {
+        return internal(&s.state, &e.into());
+    }
     let session = current_session(&s.state, &headers, &s.tenant.id)
         .await
         .filter(|(_, u)| u.id == user.id)

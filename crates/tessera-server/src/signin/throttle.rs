@@ -1,54 +1,48 @@
 //! Failed-password limits: per (user, client address) after a few failures, and per user and
 //! per address after many, with short lock windows that grow only to a few minutes, so that
-//! guessing is slow but nobody can lock a user out for long.
+//! guessing is slow but nobody can lock a user out for long. Counted in the store, so the
+//! limits hold across every server sharing it.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use crate::store::{FailureCounter, Store, StoreResult};
 
 const WINDOW_SECONDS: i64 = 10 * 60;
 /// Failures allowed per (user, address), per user, and per address within the window.
-const PAIR_LIMIT: u32 = 5;
-const USER_LIMIT: u32 = 20;
-const ADDRESS_LIMIT: u32 = 30;
+const PAIR_LIMIT: i64 = 5;
+const USER_LIMIT: i64 = 20;
+const ADDRESS_LIMIT: i64 = 30;
 const BASE_LOCK_SECONDS: i64 = 30;
 const MAX_LOCK_SECONDS: i64 = 5 * 60;
+/// Old windows are forgotten at most this often (per server), off the request's answer.
+const CLEANUP_SECONDS: i64 = 60;
 
-#[derive(Debug, Clone, Copy, Default)]
-struct Counter {
-    failures: u32,
-    window_start: i64,
-    locked_until: i64,
-}
-
-impl Counter {
-    fn locked(&self, now: i64) -> bool {
-        self.locked_until > now
-    }
-
-    fn fail(&mut self, now: i64, limit: u32) {
-        if now - self.window_start > WINDOW_SECONDS {
-            *self = Counter {
-                failures: 0,
-                window_start: now,
-                locked_until: 0,
-            };
+/// One more failure at `now` on a counter whose limit is `limit`.
+fn fail(c: FailureCounter, now: i64, limit: i64) -> FailureCounter {
+    let mut c = if now - c.window_start > WINDOW_SECONDS {
+        FailureCounter {
+            failures: 0,
+            window_start: now,
+            locked_until: 0,
         }
-        self.failures += 1;
-        if self.failures >= limit {
-            let over = self.failures - limit;
-            let lock = (BASE_LOCK_SECONDS << over.min(4)).min(MAX_LOCK_SECONDS);
-            self.locked_until = now + lock;
-        }
+    } else {
+        c
+    };
+    c.failures += 1;
+    if c.failures >= limit {
+        let over = u32::try_from(c.failures - limit).unwrap_or(u32::MAX).min(4);
+        c.locked_until = now + (BASE_LOCK_SECONDS << over).min(MAX_LOCK_SECONDS);
     }
+    c
 }
 
 #[derive(Debug, Default)]
 pub(crate) struct PasswordThrottle {
-    counters: Mutex<HashMap<String, Counter>>,
+    last_cleanup: AtomicI64,
 }
 
 impl PasswordThrottle {
-    fn keys(user: &str, address: &str) -> [(String, u32); 3] {
+    fn keys(user: &str, address: &str) -> [(String, i64); 3] {
         [
             (format!("p|{user}|{address}"), PAIR_LIMIT),
             (format!("u|{user}"), USER_LIMIT),
@@ -57,73 +51,110 @@ impl PasswordThrottle {
     }
 
     /// True while any of the three counters is locked.
-    pub(crate) fn locked(&self, user: &str, address: &str, now: i64) -> bool {
-        let counters = self
-            .counters
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        Self::keys(user, address)
-            .iter()
-            .any(|(k, _)| counters.get(k).is_some_and(|c| c.locked(now)))
+    pub(crate) async fn locked(
+        &self,
+        store: &dyn Store,
+        user: &str,
+        address: &str,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let keys = Self::keys(user, address).map(|(k, _)| k);
+        let counters = store.failure_counters(&keys).await?;
+        Ok(counters.iter().any(|c| c.locked_until > now))
     }
 
-    pub(crate) fn failed(&self, user: &str, address: &str, now: i64) {
-        let mut counters = self
-            .counters
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if counters.len() > 100_000 {
-            // Bounded memory under a flood: old windows are worthless anyway.
-            counters.retain(|_, c| now - c.window_start <= WINDOW_SECONDS || c.locked(now));
+    pub(crate) async fn failed(
+        &self,
+        store: &dyn Store,
+        user: &str,
+        address: &str,
+        now: i64,
+    ) -> StoreResult<()> {
+        for (key, limit) in Self::keys(user, address) {
+            store
+                .update_failure_counter(&key, Box::new(move |c| fail(c, now, limit)))
+                .await?;
         }
-        for (k, limit) in Self::keys(user, address) {
-            counters.entry(k).or_default().fail(now, limit);
+        let last = self.last_cleanup.load(Ordering::Relaxed);
+        if now - last >= CLEANUP_SECONDS
+            && self
+                .last_cleanup
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            // Bounded storage under a flood: old windows are worthless anyway.
+            store
+                .forget_failure_counters(now - WINDOW_SECONDS, now)
+                .await?;
         }
+        Ok(())
     }
 
     /// A successful sign-in clears the (user, address) counter.
-    pub(crate) fn succeeded(&self, user: &str, address: &str) {
-        let mut counters = self
-            .counters
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        counters.remove(&format!("p|{user}|{address}"));
+    pub(crate) async fn succeeded(
+        &self,
+        store: &dyn Store,
+        user: &str,
+        address: &str,
+    ) -> StoreResult<()> {
+        store
+            .delete_failure_counter(&format!("p|{user}|{address}"))
+            .await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::SqliteStore;
 
-    #[test]
-    fn locks_briefly_and_only_where_it_should() {
-        let t = PasswordThrottle::default();
-        for _ in 0..PAIR_LIMIT {
-            assert!(!t.locked("u", "1.1.1.1", 0));
-            t.failed("u", "1.1.1.1", 0);
+    #[tokio::test]
+    async fn locks_briefly_and_only_where_it_should() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(&dir.path().join("t.db"))
+            .await
+            .expect("store");
+        // Two throttles on one store: two servers sharing a database.
+        let (one, two) = (PasswordThrottle::default(), PasswordThrottle::default());
+        let s: &dyn Store = &store;
+        for i in 0..PAIR_LIMIT {
+            assert!(!one.locked(s, "u", "1.1.1.1", 0).await.expect("locked"));
+            let t = if i % 2 == 0 { &one } else { &two };
+            t.failed(s, "u", "1.1.1.1", 0).await.expect("failed");
         }
-        assert!(t.locked("u", "1.1.1.1", 1), "locked after the limit");
         assert!(
-            !t.locked("u", "2.2.2.2", 1),
+            two.locked(s, "u", "1.1.1.1", 1).await.expect("locked"),
+            "locked after the limit, counted across both servers"
+        );
+        assert!(
+            !one.locked(s, "u", "2.2.2.2", 1).await.expect("locked"),
             "the same user from elsewhere is not locked out"
         );
-        assert!(!t.locked("u", "1.1.1.1", 31), "the lock is short");
-        for _ in 0..USER_LIMIT {
-            t.failed("victim", &format!("10.0.0.{}", rand_like()), 100);
+        assert!(
+            !one.locked(s, "u", "1.1.1.1", 31).await.expect("locked"),
+            "the lock is short"
+        );
+        for n in 0..USER_LIMIT {
+            one.failed(s, "victim", &format!("10.0.0.{n}"), 100)
+                .await
+                .expect("failed");
         }
         assert!(
-            t.locked("victim", "9.9.9.9", 101),
+            one.locked(s, "victim", "9.9.9.9", 101)
+                .await
+                .expect("locked"),
             "many failures from many places slow the user down"
         );
         assert!(
-            !t.locked("victim", "9.9.9.9", 100 + MAX_LOCK_SECONDS + 1),
+            !one.locked(s, "victim", "9.9.9.9", 100 + MAX_LOCK_SECONDS + 1)
+                .await
+                .expect("locked"),
             "but never for long"
         );
-    }
-
-    fn rand_like() -> u32 {
-        use std::sync::atomic::{AtomicU32, Ordering};
-        static N: AtomicU32 = AtomicU32::new(0);
-        N.fetch_add(1, Ordering::Relaxed)
+        one.succeeded(s, "u", "1.1.1.1").await.expect("succeeded");
+        assert!(
+            !one.locked(s, "u", "1.1.1.1", 1).await.expect("locked"),
+            "a success clears the pair's counter"
+        );
     }
 }

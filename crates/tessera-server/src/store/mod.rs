@@ -396,6 +396,17 @@ pub struct SigninSession {
     pub ended: bool,
 }
 
+/// Failed attempts counted under one key (sign-in throttling).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FailureCounter {
+    pub failures: i64,
+    pub window_start: i64,
+    pub locked_until: i64,
+}
+
+/// How a failure counter changes; runs while the store holds the counter's row.
+pub type CounterUpdate = Box<dyn FnOnce(FailureCounter) -> FailureCounter + Send>;
+
 /// What happened when an assertion id was presented.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JtiOutcome {
@@ -567,6 +578,19 @@ pub trait Store: Send + Sync + 'static {
         resource_key: &str,
         scopes: Vec<String>,
     ) -> BoxFuture<'_, ()>;
+
+    /// Applies `update` to the counter under `key` (zeros when there is none) and stores the
+    /// result, atomically among all servers on the database; returns the new counter.
+    fn update_failure_counter(
+        &self,
+        key: &str,
+        update: CounterUpdate,
+    ) -> BoxFuture<'_, FailureCounter>;
+    /// The counters that exist under `keys`.
+    fn failure_counters(&self, keys: &[String]) -> BoxFuture<'_, Vec<FailureCounter>>;
+    fn delete_failure_counter(&self, key: &str) -> BoxFuture<'_, ()>;
+    /// Forgets counters whose window started before `before` and that are not locked at `now`.
+    fn forget_failure_counters(&self, before: i64, now: i64) -> BoxFuture<'_, ()>;
 
     fn meta(&self, key: &str) -> BoxFuture<'_, Option<String>>;
     fn set_meta(&self, key: &str, value: &str) -> BoxFuture<'_, ()>;

@@ -27,6 +27,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../../migrations/postgres/0004_revocation.sql"),
     ),
+    (
+        5,
+        include_str!("../../migrations/postgres/0005_signin_failures.sql"),
+    ),
 ];
 
 /// Advisory lock keys ("tessera" and a number): one server migrates at a time, and one

@@ -269,6 +269,14 @@ macro_rules! sql_store {
             })
         }
 
+        fn counter_from_row(row: &<$db as sqlx::Database>::Row) -> StoreResult<FailureCounter> {
+            Ok(FailureCounter {
+                failures: row.try_get("failures")?,
+                window_start: row.try_get("window_start")?,
+                locked_until: row.try_get("locked_until")?,
+            })
+        }
+
         fn refresh_from_row(row: &<$db as sqlx::Database>::Row) -> StoreResult<RefreshTokenRecord> {
             Ok(RefreshTokenRecord {
                 hash: row.try_get("hash")?,
@@ -1126,6 +1134,86 @@ macro_rules! sql_store {
                     .execute(&mut *tx)
                     .await?;
                     tx.commit().await?;
+                    Ok(())
+                })
+            }
+
+            fn update_failure_counter(
+                &self,
+                key: &str,
+                update: CounterUpdate,
+            ) -> BoxFuture<'_, FailureCounter> {
+                let k = key.to_owned();
+                Box::pin(async move {
+                    let mut tx = self.pool.begin_with(<$store as Dialect>::BEGIN_WRITE).await?;
+                    // Make sure the row exists, then lock it: failures counted at once on two
+                    // servers both count.
+                    sqlx::query(
+                        "INSERT INTO signin_failures (key, failures, window_start, locked_until) VALUES ($1, 0, 0, 0)
+                         ON CONFLICT (key) DO NOTHING",
+                    )
+                    .bind(&k)
+                    .execute(&mut *tx)
+                    .await?;
+                    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "SELECT failures, window_start, locked_until FROM signin_failures WHERE key = $1{}",
+                        <$store as Dialect>::LOCK_ROWS
+                    )))
+                    .bind(&k)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    let next = update(counter_from_row(&row)?);
+                    sqlx::query(
+                        "UPDATE signin_failures SET failures = $2, window_start = $3, locked_until = $4 WHERE key = $1",
+                    )
+                    .bind(&k)
+                    .bind(next.failures)
+                    .bind(next.window_start)
+                    .bind(next.locked_until)
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    Ok(next)
+                })
+            }
+
+            fn failure_counters(&self, keys: &[String]) -> BoxFuture<'_, Vec<FailureCounter>> {
+                let keys = keys.to_vec();
+                Box::pin(async move {
+                    let mut counters = Vec::new();
+                    for k in keys {
+                        let row = sqlx::query(
+                            "SELECT failures, window_start, locked_until FROM signin_failures WHERE key = $1",
+                        )
+                        .bind(&k)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                        if let Some(row) = row {
+                            counters.push(counter_from_row(&row)?);
+                        }
+                    }
+                    Ok(counters)
+                })
+            }
+
+            fn delete_failure_counter(&self, key: &str) -> BoxFuture<'_, ()> {
+                let k = key.to_owned();
+                Box::pin(async move {
+                    sqlx::query("DELETE FROM signin_failures WHERE key = $1")
+                        .bind(&k)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(())
+                })
+            }
+
+            fn forget_failure_counters(&self, before: i64, now: i64) -> BoxFuture<'_, ()> {
+                Box::pin(async move {
+                    sqlx::query("DELETE FROM signin_failures WHERE window_start < $1 AND locked_until <= $2")
+                        .bind(before)
+                        .bind(now)
+                        .execute(&self.pool)
+                        .await?;
                     Ok(())
                 })
             }
