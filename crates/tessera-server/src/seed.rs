@@ -93,7 +93,9 @@ pub async fn ensure_demo(
 ) -> Result<DemoFile, ServerError> {
     let store = directory.store();
     let path = data_dir.join(DEMO_FILE);
-    let ids: DemoIds = match store.meta(META_KEY).await? {
+    let stored = store.meta(META_KEY).await?;
+    let seeded_before = stored.is_some();
+    let ids: DemoIds = match stored {
         Some(text) => serde_json::from_str(&text)
             .map_err(|e| ServerError::Config(format!("stored demo ids are corrupt: {e}")))?,
         None => {
@@ -116,7 +118,18 @@ pub async fn ensure_demo(
     let mut demo = match previous {
         Some(d) if d.tenant_id == ids.tenant_id && Path::new(&d.daemon.pfx).exists() => d,
         // First start, or the file was lost: issue fresh credentials for the same objects.
-        _ => issue_credentials(directory, &ids, data_dir, random, now).await?,
+        _ => {
+            if seeded_before && store.directory_changes().is_some() {
+                // The secrets live only in demo.json: another server's copy stops working.
+                tracing::warn!(
+                    path = %path.display(),
+                    "re-issuing the demo credentials: other servers on this database whose data \
+                     directory is not this one lose theirs (share the data directory, or run \
+                     them with --no-demo)"
+                );
+            }
+            issue_credentials(directory, &ids, data_dir, random, now).await?
+        }
     };
     demo.authority = format!("{base_url}/{}", ids.tenant_id);
     demo.graph_url = format!("{base_url}/v1.0");
