@@ -14,7 +14,7 @@ pub(crate) struct SeedArgs {
     what: SeedWhat,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Subcommand)]
 enum SeedWhat {
     /// Create many users (names vary, user principal names are unique per run).
     Users {
@@ -25,12 +25,37 @@ enum SeedWhat {
         #[arg(long, default_value = "./tessera-data", env = "TESSERA_DATA_DIR")]
         data_dir: PathBuf,
         /// Database URL, when not the data directory's SQLite file.
-        #[arg(long, env = "TESSERA_DATABASE_URL")]
+        #[arg(long, env = "TESSERA_DATABASE_URL", hide_env_values = true)]
         database: Option<String>,
         /// Tenant GUID or domain (default: the demo tenant).
         #[arg(long)]
         tenant: Option<String>,
     },
+}
+
+/// By hand: a database URL may hold a password.
+impl std::fmt::Debug for SeedWhat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Users {
+                count,
+                data_dir,
+                database,
+                tenant,
+            } => f
+                .debug_struct("Users")
+                .field("count", count)
+                .field("data_dir", data_dir)
+                .field(
+                    "database",
+                    &database
+                        .as_deref()
+                        .map(tessera_server::config::redact_database),
+                )
+                .field("tenant", tenant)
+                .finish(),
+        }
+    }
 }
 
 pub(crate) async fn run(args: SeedArgs) -> anyhow::Result<()> {
