@@ -103,6 +103,9 @@ pub fn sign_out(cache: &PersistentCache, account: &PersistedAccount) -> Result<u
 }
 
 /// Tokens for a signed-in account, from its kept refresh token.
+///
+/// Runnable example: `examples/signed_in_account.rs`, run against `tessera serve` by the
+/// integration tests.
 #[derive(Debug, Clone)]
 pub struct AccountCredential {
     cache: Arc<PersistentCache>,

@@ -18,7 +18,7 @@
 //!
 //! Every credential has a runnable example in `examples/` (`client_secret`,
 //! `client_certificate`, `client_assertion`, `username_password`, `device_code`,
-//! `interactive`, `managed_identity`, `environment`). They sign in at Entra by default; `TESSERA_AUTHORITY`
+//! `interactive`, `managed_identity`, `environment`, `signed_in_account`). They sign in at Entra by default; `TESSERA_AUTHORITY`
 //! and `TESSERA_CA_FILE` point them at another host such as `tessera serve`, and the
 //! integration tests run each of them that way.
 

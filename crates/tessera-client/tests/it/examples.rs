@@ -93,6 +93,15 @@ async fn each_credential_example_gets_a_token() {
         .env("AZURE_PASSWORD", &user.password);
     run(cmd, &user.username).await;
 
+    // Signed in once, then silent from the cache.
+    let mut cmd = example("signed_in_account");
+    at(&mut cmd, &s);
+    cmd.env("AZURE_CLIENT_ID", &s.demo.public_client.client_id)
+        .env("AZURE_USERNAME", &user.username)
+        .env("AZURE_PASSWORD", &user.password)
+        .env("TESSERA_CACHE_DIR", dir.path().join("account"));
+    run(cmd, &user.username).await;
+
     // The environment example reads AZURE_AUTHORITY_HOST like azure-identity.
     let mut cmd = example("environment");
     cmd.env("TESSERA_CA_FILE", s.demo.ca_cert.as_deref().expect("CA"))

@@ -129,3 +129,41 @@ async fn refreshes_ahead_without_callers_waiting_and_never_serves_expired_tokens
     );
     assert_eq!(p.stats().failed_refreshes.load(Ordering::Relaxed), 0);
 }
+
+/// A resource refused a token our clock still calls valid (its clock is ahead, or the token
+/// was revoked): the forced refresh must fetch, not hand back the same token from the
+/// persistent cache. A token another process refreshed meanwhile is still taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forced_refresh_never_returns_the_refused_token() {
+    let s = Running::start(|_| {}).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let open = || {
+        Arc::new(
+            tessera_client::PersistentCache::open_with_key_file(
+                dir.path().join("cache"),
+                &dir.path().join("key"),
+            )
+            .expect("cache"),
+        )
+    };
+    let request = TokenRequest::new(&[GRAPH]);
+    let p = provider(&s, Arc::new(OffsetClock::new())).with_persistent_cache(open());
+    let first = p.token(&request).await.expect("token");
+    let before = token_requests(&s).await;
+    let second = p
+        .force_refresh(&request, &first.token)
+        .await
+        .expect("forced");
+    assert_ne!(second.token.expose(), first.token.expose());
+    assert_eq!(token_requests(&s).await - before, 1, "one request");
+
+    // Another process refreshed meanwhile: its token is taken without a request.
+    let other = provider(&s, Arc::new(OffsetClock::new())).with_persistent_cache(open());
+    let before = token_requests(&s).await;
+    let third = other
+        .force_refresh(&request, &first.token)
+        .await
+        .expect("forced");
+    assert_eq!(third.token.expose(), second.token.expose());
+    assert_eq!(token_requests(&s).await - before, 0, "no request");
+}
