@@ -131,7 +131,7 @@ impl GraphClient {
             };
             let mut builder = self
                 .http
-                .reqwest()
+                .reqwest()?
                 .request(method.clone(), &url)
                 .bearer_auth(token.token.expose())
                 .header("client-request-id", uuid::Uuid::new_v4().to_string());

@@ -250,7 +250,7 @@ async fn get_json<T: serde::de::DeserializeOwned>(
     url: &str,
 ) -> Result<T, ClientError> {
     let response = http
-        .reqwest()
+        .reqwest()?
         .get(url)
         .send()
         .await

@@ -116,7 +116,7 @@ impl Credential for ManagedIdentityCredential {
             let mut attempt = 0;
             let body: serde_json::Value = loop {
                 attempt += 1;
-                let mut req = http.reqwest().get(&url).query(&query);
+                let mut req = http.reqwest()?.get(&url).query(&query);
                 req = match &self.source {
                     ManagedIdentitySource::Imds { .. } => req.header("Metadata", "true"),
                     ManagedIdentitySource::AppService { header, .. } => {

@@ -325,6 +325,7 @@ async fn managed_identity_over_imds_and_app_service() {
     let r = s
         .http
         .reqwest()
+        .expect("http client")
         .post(format!("{host}/_tessera/test/faults"))
         .json(&serde_json::json!({"target": "token", "path": "/metadata", "status": 503, "retry_after": "0.2", "count": 2}))
         .send()
@@ -337,6 +338,7 @@ async fn managed_identity_over_imds_and_app_service() {
     let metrics = s
         .http
         .reqwest()
+        .expect("http client")
         .get(format!("{host}/metrics"))
         .send()
         .await

@@ -34,6 +34,7 @@ async fn post_test_route(s: &Running, route: &str, body: &Value) {
     let r = s
         .http
         .reqwest()
+        .expect("http client")
         .post(format!("{}/_tessera/test/{route}", s.host()))
         .json(body)
         .send()

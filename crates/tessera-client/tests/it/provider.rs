@@ -24,6 +24,7 @@ pub(crate) async fn token_requests(s: &Running) -> u64 {
     let text = s
         .http
         .reqwest()
+        .expect("http client")
         .get(format!("{base}/metrics"))
         .send()
         .await
