@@ -165,6 +165,24 @@ fn encode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
+fn app_ref(v: &Value) -> Option<AppRef> {
+    Some(AppRef {
+        object_id: v.get("id")?.as_str()?.to_owned(),
+        app_id: v.get("appId")?.as_str()?.to_owned(),
+        display_name: v
+            .get("displayName")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+    })
+}
+
+fn unreadable(v: &Value) -> ClientError {
+    ClientError::Http(format!(
+        "Graph returned an application without id and appId: {v}"
+    ))
+}
+
 fn not_found(what: String) -> ClientError {
     ClientError::Invalid(what)
 }
@@ -314,15 +332,32 @@ impl Policies<'_> {
 
     /// An application by appId, object id or unique display name.
     pub async fn resolve_app(&self, app: &str) -> Result<AppRef, ClientError> {
-        let filter = if is_guid(app) {
-            format!("appId eq {0} or id eq {0}", odata_string(app))
-        } else {
-            format!("displayName eq {}", odata_string(app))
-        };
+        let select = "$select=id,appId,displayName";
+        if is_guid(app) {
+            // The two documented addressings, rather than an `or` across properties, which
+            // Graph's directory does not promise for applications.
+            for path in [
+                format!(
+                    "/applications(appId={})?{select}",
+                    encode(&odata_string(app))
+                ),
+                format!("/applications/{}?{select}", encode(app)),
+            ] {
+                match self.graph.get(&path).await {
+                    Ok(r) => return app_ref(&r.body).ok_or_else(|| unreadable(&r.body)),
+                    Err(ClientError::Graph(f)) if f.status == 404 => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            return Err(not_found(format!(
+                "no application with the appId or object id {app}"
+            )));
+        }
+        let filter = format!("displayName eq {}", odata_string(app));
         let r = self
             .graph
             .get(&format!(
-                "/applications?$filter={}&$select=id,appId,displayName",
+                "/applications?$filter={}&{select}",
                 encode(&filter)
             ))
             .await?;
@@ -332,23 +367,11 @@ impl Policies<'_> {
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .filter_map(|v| {
-                Some(AppRef {
-                    object_id: v.get("id")?.as_str()?.to_owned(),
-                    app_id: v.get("appId")?.as_str()?.to_owned(),
-                    display_name: v
-                        .get("displayName")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_owned(),
-                })
-            })
+            .filter_map(app_ref)
             .collect();
         match found.as_slice() {
             [one] => Ok(one.clone()),
-            [] => Err(not_found(format!(
-                "no application with the appId, object id or name '{app}'"
-            ))),
+            [] => Err(not_found(format!("no application is named '{app}'"))),
             many => Err(ClientError::Invalid(format!(
                 "{} applications are named '{app}'; give the appId instead ({})",
                 many.len(),
