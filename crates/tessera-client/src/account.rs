@@ -123,12 +123,21 @@ impl AccountCredential {
         username: Option<&str>,
     ) -> Result<Option<Self>, ClientError> {
         let url = authority.url();
+        if let Some(name) = username {
+            // Named: one entry read, whatever the cache's size.
+            let found = cache.get_account(&account_key(&url, client_id, name))?;
+            return Ok(found.map(|account| Self {
+                cache,
+                authority,
+                account,
+            }));
+        }
+        // Unnamed: every entry is read to find the accounts (people's commands only).
         let mut matching: Vec<PersistedAccount> = accounts(&cache)?
             .into_iter()
             .filter(|a| {
                 a.authority.eq_ignore_ascii_case(&url)
                     && a.client_id.eq_ignore_ascii_case(client_id)
-                    && username.is_none_or(|u| a.username.eq_ignore_ascii_case(u))
             })
             .collect();
         match matching.len() {

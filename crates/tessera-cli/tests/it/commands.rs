@@ -407,6 +407,26 @@ fn login_keeps_a_user_signed_in_across_processes_until_logout() {
         0
     );
 
+    // Named with --account (any case): the same cached token; an unknown name is refused.
+    assert_eq!(
+        env.ok(&[
+            "token",
+            "--profile",
+            "user",
+            "--account",
+            &user.to_uppercase()
+        ])
+        .trim(),
+        token
+    );
+    let nobody = env.run(&["token", "--profile", "user", "--account", "nobody@x.test"]);
+    assert_eq!(nobody.status.code(), Some(2), "{}", stderr(&nobody));
+    assert!(
+        stderr(&nobody).contains("not signed in"),
+        "{}",
+        stderr(&nobody)
+    );
+
     let status = env.ok(&["status"]);
     assert!(status.contains("accounts: 1\n"), "{status}");
     assert!(status.contains(&user), "{status}");
