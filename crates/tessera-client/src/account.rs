@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tessera_proto::token::{ClientInfo, TokenResponse};
 
 use crate::authority::Authority;
-use crate::credential::{BoxFuture, Credential, Identity, TokenRequest, post, with_oidc};
+use crate::credential::{BoxFuture, Credential, Identity, TokenRequest, post, refresh_form};
 use crate::error::ClientError;
 use crate::http::TokenHttp;
 use crate::persist::{PersistedAccount, PersistentCache};
@@ -196,13 +196,7 @@ impl Credential for AccountCredential {
                         self.account.username
                     ))
                 })?;
-            let form = vec![
-                ("grant_type", "refresh_token".to_owned()),
-                ("client_id", current.client_id.clone()),
-                ("refresh_token", current.refresh_token.clone()),
-                ("scope", with_oidc(request)),
-                ("client_info", "1".to_owned()),
-            ];
+            let form = refresh_form(&current.client_id, &current.refresh_token, request);
             match post(http, &self.authority, form, request).await {
                 Ok(response) => {
                     if let Some(rt) = &response.refresh_token

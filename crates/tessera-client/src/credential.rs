@@ -566,6 +566,22 @@ pub(crate) fn with_oidc(request: &TokenRequest) -> String {
     scopes.join(" ")
 }
 
+/// The form that redeems a refresh token (with the OpenID scopes, so a new refresh token and
+/// `client_info` come back); shared by every credential that holds one.
+pub(crate) fn refresh_form(
+    client_id: &str,
+    refresh_token: &str,
+    request: &TokenRequest,
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("grant_type", "refresh_token".to_owned()),
+        ("client_id", client_id.to_owned()),
+        ("refresh_token", refresh_token.to_owned()),
+        ("scope", with_oidc(request)),
+        ("client_info", "1".to_owned()),
+    ]
+}
+
 /// A refresh token held by the caller. The newest refresh token is kept after each use.
 ///
 /// Runnable example: `examples/username_password.rs`, which redeems the refresh token the
@@ -612,16 +628,11 @@ impl Credential for RefreshTokenCredential {
         request: &'a TokenRequest,
     ) -> BoxFuture<'a, TokenResponse> {
         Box::pin(async move {
-            let mut form = vec![
-                ("grant_type", "refresh_token".to_owned()),
-                ("client_id", self.client_id.clone()),
-                (
-                    "refresh_token",
-                    self.current_refresh_token().expose().to_owned(),
-                ),
-                ("scope", with_oidc(request)),
-                ("client_info", "1".to_owned()),
-            ];
+            let mut form = refresh_form(
+                &self.client_id,
+                self.current_refresh_token().expose(),
+                request,
+            );
             if let Some(s) = &self.client_secret {
                 form.push(("client_secret", s.expose().to_owned()));
             }
@@ -666,13 +677,7 @@ impl HeldRefreshToken {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()?;
-        let form = vec![
-            ("grant_type", "refresh_token".to_owned()),
-            ("client_id", client_id.to_owned()),
-            ("refresh_token", rt.expose().to_owned()),
-            ("scope", with_oidc(request)),
-            ("client_info", "1".to_owned()),
-        ];
+        let form = refresh_form(client_id, rt.expose(), request);
         match post(http, authority, form, request).await {
             Ok(response) => {
                 self.keep(&response);
