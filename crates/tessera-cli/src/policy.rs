@@ -46,11 +46,17 @@ enum Shape {
 #[derive(Debug, Subcommand)]
 enum PolicyCommand {
     /// List the tenant's token lifetime policies.
+    #[command(after_help = "Examples:
+  tessera policy list
+  tessera policy list --output json | jq -r '.[] | select(.isOrganizationDefault) | .id'")]
     List {
         #[command(flatten)]
         c: Common,
     },
     /// Show one policy and the applications it is assigned to.
+    #[command(after_help = "Examples:
+  tessera policy show \"Eight hours\"
+  tessera policy show 4d2f137b-e8a9-46da-a5c3-cc85b2b840a4 --output json")]
     Show {
         /// Policy id or display name.
         policy: String,
@@ -58,6 +64,9 @@ enum PolicyCommand {
         c: Common,
     },
     /// Create a policy.
+    #[command(after_help = "Examples:
+  tessera policy create --lifetime 8:00:00 --name \"Eight hours\"
+  tessera policy create --lifetime 1.00:00:00 --org-default")]
     Create {
         /// Access and ID token lifetime, [d.]hh:mm:ss from 00:10:00 to 1.00:00:00.
         #[arg(long, value_name = "TIMESPAN")]
@@ -75,6 +84,9 @@ enum PolicyCommand {
         c: Common,
     },
     /// Change a policy's lifetime, name, description or organization default.
+    #[command(after_help = "Examples:
+  tessera policy update \"Eight hours\" --lifetime 12:00:00
+  tessera policy update \"Eight hours\" --org-default false")]
     Update {
         /// Policy id or display name.
         policy: String,
@@ -94,6 +106,8 @@ enum PolicyCommand {
         c: Common,
     },
     /// Delete a policy (already-issued tokens keep their lifetime).
+    #[command(after_help = "Examples:
+  tessera policy delete \"Eight hours\"")]
     Delete {
         /// Policy id or display name.
         policy: String,
@@ -101,6 +115,9 @@ enum PolicyCommand {
         c: Common,
     },
     /// Assign a policy to an application (one policy per application).
+    #[command(after_help = "Examples:
+  tessera policy assign \"Eight hours\" --app \"Nightly export\"
+  tessera policy assign 4d2f137b-… --app 3ccc9971-9ae7-45d6-8de8-263fd25fe116")]
     Assign {
         /// Policy id or display name.
         policy: String,
@@ -111,6 +128,8 @@ enum PolicyCommand {
         c: Common,
     },
     /// Remove a policy from an application.
+    #[command(after_help = "Examples:
+  tessera policy unassign \"Eight hours\" --app \"Nightly export\"")]
     Unassign {
         /// Policy id or display name.
         policy: String,
@@ -121,6 +140,9 @@ enum PolicyCommand {
         c: Common,
     },
     /// Say which lifetime an application's tokens get, and which policy decides it.
+    #[command(after_help = "Examples:
+  tessera policy explain --app \"Nightly export\"
+  tessera policy explain --app 3ccc9971-9ae7-45d6-8de8-263fd25fe116 --output json")]
     Explain {
         /// The application: appId, object id or display name.
         #[arg(long, value_name = "APP")]

@@ -9,6 +9,9 @@ use clap::{Args, Subcommand};
 use tessera_server::bulk::{SeedUsers, seed_users};
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  tessera seed users --count 100000                       # into ./tessera-data, beside a running server
+  tessera seed users --count 5000 --data-dir /tmp/t --tenant contoso.example")]
 pub(crate) struct SeedArgs {
     #[command(subcommand)]
     what: SeedWhat,
@@ -17,6 +20,9 @@ pub(crate) struct SeedArgs {
 #[derive(Subcommand)]
 enum SeedWhat {
     /// Create many users (names vary, user principal names are unique per run).
+    #[command(after_help = "Examples:
+  tessera seed users --count 100000
+  tessera seed users --count 100000 --database postgres://postgres@127.0.0.1:5432/tessera")]
     Users {
         /// How many users to create.
         #[arg(long)]

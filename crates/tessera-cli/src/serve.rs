@@ -10,6 +10,12 @@ use clap::Args;
 use tessera_server::{ServeOptions, Server};
 
 #[derive(Args)]
+#[command(after_help = "Examples:
+  tessera serve                                   # https://127.0.0.1:8443, data in ./tessera-data
+  tessera serve --listen 127.0.0.1:0 --data-dir /tmp/t   # a free port; see /tmp/t/demo.json
+  tessera serve --config tenants.toml --no-demo
+  tessera serve --database postgres://tessera@db:5432/tessera --public-url https://login.example
+  tessera serve --test-mode --test-access-token-lifetime 20s")]
 pub(crate) struct ServeArgs {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:8443")]
