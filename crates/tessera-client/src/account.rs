@@ -173,11 +173,11 @@ impl AccountCredential {
 
 impl Credential for AccountCredential {
     fn identity(&self) -> Identity {
-        Identity {
-            authority: self.authority.url(),
-            client_id: self.account.client_id.clone(),
-            account: self.account.username.clone(),
-        }
+        Identity::new(
+            &self.authority,
+            &self.account.client_id,
+            self.account.username.clone(),
+        )
     }
 
     fn fetch<'a>(

@@ -68,6 +68,17 @@ pub struct Identity {
     pub account: String,
 }
 
+impl Identity {
+    /// `account` is empty for app-only credentials.
+    pub fn new(authority: &Authority, client_id: &str, account: impl Into<String>) -> Self {
+        Self {
+            authority: authority.url(),
+            client_id: client_id.to_owned(),
+            account: account.into(),
+        }
+    }
+}
+
 /// A way to obtain tokens.
 pub trait Credential: Send + Sync + std::fmt::Debug {
     fn identity(&self) -> Identity;
@@ -109,11 +120,7 @@ pub struct ClientSecretCredential {
 
 impl Credential for ClientSecretCredential {
     fn identity(&self) -> Identity {
-        Identity {
-            authority: self.authority.url(),
-            client_id: self.client_id.clone(),
-            account: String::new(),
-        }
+        Identity::new(&self.authority, &self.client_id, "")
     }
 
     fn fetch<'a>(
@@ -131,6 +138,24 @@ impl Credential for ClientSecretCredential {
             post(http, &self.authority, form, request).await
         })
     }
+}
+
+/// The client-credentials form authenticated by a signed assertion (certificate or federated).
+fn assertion_form(
+    client_id: &str,
+    assertion: &Secret,
+    request: &TokenRequest,
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("grant_type", "client_credentials".to_owned()),
+        ("client_id", client_id.to_owned()),
+        (
+            "client_assertion_type",
+            CLIENT_ASSERTION_TYPE_JWT.to_owned(),
+        ),
+        ("client_assertion", assertion.expose().to_owned()),
+        ("scope", scope_text(request)),
+    ]
 }
 
 /// How a certificate credential names its certificate in the assertion header.
@@ -382,11 +407,7 @@ impl ClientCertificateCredential {
 
 impl Credential for ClientCertificateCredential {
     fn identity(&self) -> Identity {
-        Identity {
-            authority: self.authority.url(),
-            client_id: self.client_id.clone(),
-            account: String::new(),
-        }
+        Identity::new(&self.authority, &self.client_id, "")
     }
 
     fn fetch<'a>(
@@ -396,16 +417,7 @@ impl Credential for ClientCertificateCredential {
     ) -> BoxFuture<'a, TokenResponse> {
         Box::pin(async move {
             let assertion = self.assertion(http.server_now())?;
-            let form = vec![
-                ("grant_type", "client_credentials".to_owned()),
-                ("client_id", self.client_id.clone()),
-                (
-                    "client_assertion_type",
-                    CLIENT_ASSERTION_TYPE_JWT.to_owned(),
-                ),
-                ("client_assertion", assertion.expose().to_owned()),
-                ("scope", scope_text(request)),
-            ];
+            let form = assertion_form(&self.client_id, &assertion, request);
             post(http, &self.authority, form, request).await.map_err(|e| match e {
                 // Say which certificate was sent: the usual cause is a different one registered.
                 ClientError::Aadsts(mut f) if f.code() == Some(700027) => {
@@ -482,11 +494,7 @@ impl ClientAssertionCredential {
 
 impl Credential for ClientAssertionCredential {
     fn identity(&self) -> Identity {
-        Identity {
-            authority: self.authority.url(),
-            client_id: self.client_id.clone(),
-            account: String::new(),
-        }
+        Identity::new(&self.authority, &self.client_id, "")
     }
 
     fn fetch<'a>(
@@ -496,16 +504,7 @@ impl Credential for ClientAssertionCredential {
     ) -> BoxFuture<'a, TokenResponse> {
         Box::pin(async move {
             let assertion = self.assertion().await?;
-            let form = vec![
-                ("grant_type", "client_credentials".to_owned()),
-                ("client_id", self.client_id.clone()),
-                (
-                    "client_assertion_type",
-                    CLIENT_ASSERTION_TYPE_JWT.to_owned(),
-                ),
-                ("client_assertion", assertion.expose().to_owned()),
-                ("scope", scope_text(request)),
-            ];
+            let form = assertion_form(&self.client_id, &assertion, request);
             post(http, &self.authority, form, request).await
         })
     }
@@ -526,11 +525,11 @@ pub struct UsernamePasswordCredential {
 
 impl Credential for UsernamePasswordCredential {
     fn identity(&self) -> Identity {
-        Identity {
-            authority: self.authority.url(),
-            client_id: self.client_id.clone(),
-            account: self.username.to_ascii_lowercase(),
-        }
+        Identity::new(
+            &self.authority,
+            &self.client_id,
+            self.username.to_ascii_lowercase(),
+        )
     }
 
     fn fetch<'a>(
@@ -615,11 +614,7 @@ impl RefreshTokenCredential {
 
 impl Credential for RefreshTokenCredential {
     fn identity(&self) -> Identity {
-        Identity {
-            authority: self.authority.url(),
-            client_id: self.client_id.clone(),
-            account: "refresh-token".into(),
-        }
+        Identity::new(&self.authority, &self.client_id, "refresh-token")
     }
 
     fn fetch<'a>(
@@ -765,11 +760,7 @@ impl DeviceCodeCredential {
 
 impl Credential for DeviceCodeCredential {
     fn identity(&self) -> Identity {
-        Identity {
-            authority: self.authority.url(),
-            client_id: self.client_id.clone(),
-            account: "device-code".into(),
-        }
+        Identity::new(&self.authority, &self.client_id, "device-code")
     }
 
     fn fetch<'a>(

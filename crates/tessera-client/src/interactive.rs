@@ -178,14 +178,13 @@ impl Pkce {
 
 impl Credential for InteractiveCredential {
     fn identity(&self) -> Identity {
-        Identity {
-            authority: self.authority.url(),
-            client_id: self.client_id.clone(),
-            account: self
-                .login_hint
+        Identity::new(
+            &self.authority,
+            &self.client_id,
+            self.login_hint
                 .clone()
-                .unwrap_or_else(|| "interactive".into()),
-        }
+                .unwrap_or_else(|| "interactive".to_owned()),
+        )
     }
 
     fn fetch<'a>(
