@@ -102,43 +102,41 @@ impl AuthArgs {
     /// Fills what the command line left out from `profile`. The profile's credential is
     /// used only when the command line names none, so flags never mix with it.
     pub(crate) fn with_profile(mut self, profile: Option<&Profile>) -> Self {
-        let Some(p) = profile else { return self };
-        let fill = |flag: &mut Option<String>, from: &Option<String>| {
-            if flag.is_none() {
-                flag.clone_from(from);
-            }
+        let Some(p) = profile.map(Self::from) else {
+            return self;
         };
         if self.authority.is_none() && self.cloud.is_none() && self.tenant.is_none() {
-            self.authority.clone_from(&p.authority);
-            self.cloud.clone_from(&p.cloud);
-            self.tenant.clone_from(&p.tenant);
+            (self.authority, self.cloud, self.tenant) = (p.authority, p.cloud, p.tenant);
         }
-        fill(&mut self.client_id, &p.client_id);
-        fill(&mut self.account, &p.account);
-        if self.ca_cert.is_none() {
-            self.ca_cert.clone_from(&p.ca_cert);
-        }
-        if !self.names_credential() && p.has_credential() {
-            self.client_secret_env.clone_from(&p.client_secret_env);
-            self.certificate.clone_from(&p.certificate);
-            self.certificate_password_env
-                .clone_from(&p.certificate_password_env);
+        self.client_id = self.client_id.or(p.client_id);
+        self.account = self.account.or(p.account);
+        self.ca_cert = self.ca_cert.or(p.ca_cert);
+        self.password_env = self.password_env.or(p.password_env);
+        if self.credentials_named() == 0 {
+            self.client_secret_env = p.client_secret_env;
+            self.certificate = p.certificate;
+            self.certificate_password_env = p.certificate_password_env;
             self.device_code = p.device_code;
             self.interactive = p.interactive;
-            self.username.clone_from(&p.username);
-            fill(&mut self.password_env, &p.password_env);
+            self.username = p.username;
             self.managed_identity = p.managed_identity;
         }
         self
     }
 
-    fn names_credential(&self) -> bool {
-        self.client_secret_env.is_some()
-            || self.certificate.is_some()
-            || self.device_code
-            || self.interactive
-            || self.username.is_some()
-            || self.managed_identity
+    /// How many credentials the flags name (more than one is a usage error).
+    fn credentials_named(&self) -> usize {
+        [
+            self.client_secret_env.is_some(),
+            self.certificate.is_some(),
+            self.device_code,
+            self.interactive,
+            self.username.is_some(),
+            self.managed_identity,
+        ]
+        .into_iter()
+        .filter(|named| *named)
+        .count()
     }
 
     pub(crate) fn authority(&self) -> anyhow::Result<Authority> {
@@ -170,18 +168,7 @@ impl AuthArgs {
     }
 
     pub(crate) fn credential(&self) -> anyhow::Result<Arc<dyn Credential>> {
-        let chosen = [
-            self.client_secret_env.is_some(),
-            self.certificate.is_some(),
-            self.device_code,
-            self.interactive,
-            self.username.is_some(),
-            self.managed_identity,
-        ]
-        .iter()
-        .filter(|b| **b)
-        .count();
-        if chosen > 1 {
+        if self.credentials_named() > 1 {
             return Err(crate::usage(anyhow::anyhow!(
                 "choose one of --client-secret-env, --certificate, --device-code, --interactive, --username, --managed-identity"
             )));
@@ -328,6 +315,29 @@ impl AuthArgs {
             extra_ca_pem,
             timeout: None,
         })?)
+    }
+}
+
+/// A profile is the same flags, written down.
+impl From<&Profile> for AuthArgs {
+    fn from(p: &Profile) -> Self {
+        Self {
+            authority: p.authority.clone(),
+            cloud: p.cloud.clone(),
+            tenant: p.tenant.clone(),
+            client_id: p.client_id.clone(),
+            client_secret_env: p.client_secret_env.clone(),
+            certificate: p.certificate.clone(),
+            certificate_password_env: p.certificate_password_env.clone(),
+            device_code: p.device_code,
+            interactive: p.interactive,
+            username: p.username.clone(),
+            password_env: p.password_env.clone(),
+            account: p.account.clone(),
+            managed_identity: p.managed_identity,
+            ca_cert: p.ca_cert.clone(),
+            no_cache: false,
+        }
     }
 }
 

@@ -32,18 +32,6 @@ pub(crate) struct Profile {
     pub(crate) graph_url: Option<String>,
 }
 
-impl Profile {
-    /// The profile names a credential (then flags choosing another replace all of them).
-    pub(crate) fn has_credential(&self) -> bool {
-        self.client_secret_env.is_some()
-            || self.certificate.is_some()
-            || self.device_code
-            || self.interactive
-            || self.username.is_some()
-            || self.managed_identity
-    }
-}
-
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct ConfigFile {
@@ -123,7 +111,7 @@ device-code = true
         );
         let lab = load_from(&path, None).expect("loads").expect("default");
         assert_eq!(lab.client_id.as_deref(), Some("abc"));
-        assert!(lab.has_credential());
+        assert_eq!(lab.client_secret_env.as_deref(), Some("LAB_SECRET"));
         let prod = load_from(&path, Some("prod"))
             .expect("loads")
             .expect("named");
