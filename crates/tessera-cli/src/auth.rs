@@ -1,7 +1,7 @@
 //! Credential selection shared by the client commands: flags choose a credential, else the
-//! profile does, else an account signed in with `tessera login`, else the `AZURE_*`
-//! variables; tokens go through the library's persistent cache unless `--no-cache`. Secrets
-//! never come from arguments, only from named environment variables.
+//! profile does, else the `AZURE_*` variables, else an account signed in with `tessera login`
+//! (`--account` puts that first); tokens go through the library's persistent cache unless
+//! `--no-cache`. Secrets never come from arguments, only from named environment variables.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -223,7 +223,20 @@ impl AuthArgs {
                 password: self.password()?,
             }));
         }
-        if let Some(account) = self.signed_in_account()? {
+        // The AZURE_* app credentials come before a signed-in user, as in azure-identity's
+        // DefaultAzureCredential; that also spares scripts configured that way a look
+        // through the token cache for accounts on every run.
+        let env_names_credential = [
+            "AZURE_CLIENT_SECRET",
+            "AZURE_CLIENT_CERTIFICATE_PATH",
+            "AZURE_FEDERATED_TOKEN_FILE",
+            "AZURE_USERNAME",
+        ]
+        .into_iter()
+        .any(|v| env(v).is_some());
+        if (self.account.is_some() || !env_names_credential)
+            && let Some(account) = self.signed_in_account()?
+        {
             tracing::debug!(account = account.username(), "using the signed-in account");
             return Ok(Arc::new(account));
         }

@@ -407,6 +407,26 @@ fn login_keeps_a_user_signed_in_across_processes_until_logout() {
         0
     );
 
+    // AZURE_* app credentials come before the signed-in user (as in azure-identity), unless
+    // --account names the user.
+    let with_env = |extra: &[&str]| {
+        let mut args = vec!["token", "--profile", "user"];
+        args.extend_from_slice(extra);
+        let out = env
+            .cmd(&args)
+            .env("AZURE_AUTHORITY_HOST", s.base())
+            .env("AZURE_TENANT_ID", s.str("/tenant_id"))
+            .env("AZURE_CLIENT_ID", s.str("/daemon/client_id"))
+            .env("AZURE_CLIENT_SECRET", s.str("/daemon/client_secret"))
+            .output()
+            .expect("token");
+        assert!(out.status.success(), "{}", stderr(&out));
+        let t = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        env.json(&["decode", &t, "--output", "json"])["claims"].clone()
+    };
+    assert_eq!(with_env(&[])["appid"], s.str("/daemon/client_id").as_str());
+    assert_eq!(with_env(&["--account", &user])["upn"], user.as_str());
+
     // Named with --account (any case): the same cached token; an unknown name is refused.
     assert_eq!(
         env.ok(&[
