@@ -7,22 +7,14 @@ use std::process::Output;
 
 use serde_json::Value;
 
-use crate::support::{Running, tessera};
+use crate::support::{Running, as_daemon, tessera};
 
 fn graph_cmd(s: &Running, home: &Path, args: &[&str]) -> Output {
-    tessera()
-        .arg("graph")
-        .args(args)
-        .arg("--graph-url")
-        .arg(s.str("/graph_url"))
-        .arg("--authority")
-        .arg(s.str("/authority"))
-        .arg("--client-id")
-        .arg(s.str("/daemon/client_id"))
-        .args(["--client-secret-env", "DAEMON_SECRET", "--ca-cert"])
-        .arg(s.str("/ca_cert"))
-        .env("HOME", home)
-        .env("DAEMON_SECRET", s.str("/daemon/client_secret"))
+    let graph_url = s.str("/graph_url");
+    let mut all = vec!["graph"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--graph-url", &graph_url]);
+    as_daemon(s, home, &all)
         .output()
         .expect("run tessera graph")
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::{Running, delta, metrics, tessera};
+use crate::support::{Running, as_daemon, delta, metrics, tessera};
 
 const SEEDED: usize = 100_000;
 /// Far enough that every token issued before the jump (20 s life) is past Graph's 5-minute
@@ -56,19 +56,25 @@ fn graph_get(s: &Running, token: &str, path: &str) -> (u16, String) {
 }
 
 fn walk_command(s: &Running, home: &Path) -> Command {
-    let mut c = tessera();
-    c.args(["graph", "get", "/users", "--all", "--top", "999"])
-        .args(["--output", "jsonl", "--graph-url"])
-        .arg(s.str("/graph_url"))
-        .arg("--authority")
-        .arg(s.str("/authority"))
-        .arg("--client-id")
-        .arg(s.str("/daemon/client_id"))
-        .args(["--client-secret-env", "DAEMON_SECRET", "--ca-cert"])
-        .arg(s.str("/ca_cert"))
-        .env("DAEMON_SECRET", s.str("/daemon/client_secret"))
+    let graph_url = s.str("/graph_url");
+    let mut c = as_daemon(
+        s,
+        home,
+        &[
+            "graph",
+            "get",
+            "/users",
+            "--all",
+            "--top",
+            "999",
+            "--output",
+            "jsonl",
+            "--graph-url",
+            &graph_url,
+        ],
+    );
+    c
         // A private persistent token cache: the walk starts with no token and shares none.
-        .env("HOME", home)
         .env("XDG_CACHE_HOME", home.join(".cache"))
         .env("XDG_CONFIG_HOME", home.join(".config"))
         // The library's retries at debug, for the figures printed at the end.

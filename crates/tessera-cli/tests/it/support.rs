@@ -10,6 +10,22 @@ pub(crate) fn tessera() -> Command {
     Command::new(env!("CARGO_BIN_EXE_tessera"))
 }
 
+/// `tessera ARGS` signed in as the demo daemon (its secret in `DAEMON_SECRET`) against `s`,
+/// with the persistent token cache under `home`.
+pub(crate) fn as_daemon(s: &Running, home: &Path, args: &[&str]) -> Command {
+    let mut c = tessera();
+    c.args(args)
+        .arg("--authority")
+        .arg(s.str("/authority"))
+        .arg("--client-id")
+        .arg(s.str("/daemon/client_id"))
+        .args(["--client-secret-env", "DAEMON_SECRET", "--ca-cert"])
+        .arg(s.str("/ca_cert"))
+        .env("HOME", home)
+        .env("DAEMON_SECRET", s.str("/daemon/client_secret"));
+    c
+}
+
 pub(crate) struct Running {
     pub(crate) child: Child,
     pub(crate) demo: Value,

@@ -335,17 +335,7 @@ async fn managed_identity_over_imds_and_app_service() {
     imds.fetch(&s.http, &TokenRequest::new(&[GRAPH]))
         .await
         .expect("token after two 503s");
-    let metrics = s
-        .http
-        .reqwest()
-        .expect("http client")
-        .get(format!("{host}/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = s.metrics().await;
     assert!(
         metrics.contains("tessera_http_requests_total{route=\"/metadata/identity/oauth2/token\",status=\"503\"} 2"),
         "the two 503s were served and retried: {metrics}"

@@ -14,24 +14,7 @@ use crate::support::Running;
 const GRAPH: &str = "https://graph.microsoft.com/.default";
 
 pub(crate) async fn token_requests(s: &Running) -> u64 {
-    let base = s
-        .demo
-        .authority
-        .rsplit_once('/')
-        .expect("tenant")
-        .0
-        .to_owned();
-    let text = s
-        .http
-        .reqwest()
-        .expect("http client")
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = s.metrics().await;
     text.lines()
         .filter(|l| {
             l.starts_with(

@@ -84,6 +84,20 @@ application_permissions = {{ "https://graph.microsoft.com" = ["User.Read.All"] }
     }
 
     /// The authority's scheme and host, where the test-mode identity endpoints also are.
+    /// The server's Prometheus text.
+    pub(crate) async fn metrics(&self) -> String {
+        self.http
+            .reqwest()
+            .expect("http client")
+            .get(format!("{}/metrics", self.host()))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text")
+    }
+
     pub(crate) fn host(&self) -> String {
         self.demo
             .authority
