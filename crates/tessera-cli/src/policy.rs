@@ -268,6 +268,7 @@ pub(crate) async fn run(args: PolicyArgs, ctx: &Ctx) -> anyhow::Result<()> {
         .with_profile(ctx.profile.as_ref())
         .client()?;
     let policies = graph.policies();
+    let assign = matches!(args.command, PolicyCommand::Assign { .. });
     let text = match args.command {
         PolicyCommand::List { .. } => {
             let list = policies.list().await?;
@@ -380,30 +381,21 @@ pub(crate) async fn run(args: PolicyArgs, ctx: &Ctx) -> anyhow::Result<()> {
                 )
             }
         }
-        PolicyCommand::Assign { policy, app, .. } => {
+        PolicyCommand::Assign { policy, app, .. } | PolicyCommand::Unassign { policy, app, .. } => {
             let p = policies.find(&policy).await?;
             let app = policies.resolve_app(&app).await?;
-            policies.assign(&p.id, &app).await?;
+            let (key, verb, preposition) = if assign {
+                policies.assign(&p.id, &app).await?;
+                ("assigned", "assigned", "to")
+            } else {
+                policies.unassign(&p.id, &app).await?;
+                ("unassigned", "removed", "from")
+            };
             if json_out {
-                json!({"assigned": p.id, "app": app}).to_string() + "\n"
+                json!({key: p.id, "app": app}).to_string() + "\n"
             } else {
                 format!(
-                    "assigned {} to {} (appId {})\n",
-                    describe(&p),
-                    app.display_name,
-                    app.app_id
-                )
-            }
-        }
-        PolicyCommand::Unassign { policy, app, .. } => {
-            let p = policies.find(&policy).await?;
-            let app = policies.resolve_app(&app).await?;
-            policies.unassign(&p.id, &app).await?;
-            if json_out {
-                json!({"unassigned": p.id, "app": app}).to_string() + "\n"
-            } else {
-                format!(
-                    "removed {} from {} (appId {})\n",
+                    "{verb} {} {preposition} {} (appId {})\n",
                     describe(&p),
                     app.display_name,
                     app.app_id
