@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
-use tessera_server::bulk::{SeedUsers, seed_users};
+use tessera_server::{SeedUsers, seed_users};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
@@ -54,9 +54,7 @@ impl std::fmt::Debug for SeedWhat {
                 .field("data_dir", data_dir)
                 .field(
                     "database",
-                    &database
-                        .as_deref()
-                        .map(tessera_server::config::redact_database),
+                    &database.as_deref().map(tessera_server::redact_database),
                 )
                 .field("tenant", tenant)
                 .finish(),
@@ -88,7 +86,7 @@ pub(crate) async fn run(args: SeedArgs) -> anyhow::Result<()> {
 }
 
 #[allow(clippy::print_stdout)] // the report is the command's data
-fn print_report(report: &tessera_server::bulk::SeedReport, seconds: f64) {
+fn print_report(report: &tessera_server::SeedReport, seconds: f64) {
     println!(
         "created {} users in tenant {} (run '{}') in {seconds:.2} s",
         report.created, report.tenant_id, report.run

@@ -63,7 +63,7 @@ impl std::fmt::Debug for ServeArgs {
                 &self
                     .database
                     .as_deref()
-                    .map(tessera_server::config::redact_database),
+                    .map(tessera_server::redact_database),
             )
             .finish_non_exhaustive()
     }

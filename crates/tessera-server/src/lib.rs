@@ -3,23 +3,23 @@
 //! store or a PostgreSQL database several servers share. `Server::prepare` sets everything
 //! up; `Server::run` serves an already-bound listener, so tests bind port 0.
 
-pub mod bulk;
-pub mod config;
-pub mod crypto;
-pub mod directory;
-pub mod error;
-pub mod faults;
-pub mod files;
-pub mod graph;
-pub mod http;
-pub mod keys;
-pub mod metrics;
-pub mod seed;
-pub mod signin;
-pub mod state;
+// Protocol surfaces: each answers one protocol's requests and uses the core below.
+mod graph;
+mod http;
+mod signin;
+
+// The core: token minting and lifetimes, the directory, keys, the shared response shapes.
+mod crypto;
+mod directory;
+mod respond;
+mod state;
+mod token;
+
+// Plumbing: start-up and tools, the store, files, TLS, metrics.
+mod error;
+mod infra;
+mod setup;
 pub mod store;
-pub mod tls;
-pub mod token;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -34,9 +34,10 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
 
-pub use config::{FileConfig, ServeOptions};
 pub use error::ServerError;
-pub use seed::DemoFile;
+pub use setup::bulk::{SeedReport, SeedUsers, seed_users};
+pub use setup::config::{FileConfig, ServeOptions, redact_database};
+pub use setup::seed::DemoFile;
 
 use crate::directory::Directory;
 use crate::state::{AppState, Settings};
@@ -83,8 +84,8 @@ impl Server {
             .as_deref()
             .map(FileConfig::load)
             .transpose()?;
-        files::create_private_dir(&opts.data_dir)?;
-        let database = config::Database::resolve(opts.database.as_deref(), &opts.data_dir)?;
+        infra::files::create_private_dir(&opts.data_dir)?;
+        let database = setup::config::Database::resolve(opts.database.as_deref(), &opts.data_dir)?;
         let store = database.open().await?;
         // Servers sharing a database initialise one after the other: the second finds the
         // first's signing key, configuration and demo tenant instead of making its own.
@@ -92,7 +93,7 @@ impl Server {
         let clock = Arc::new(OffsetClock::new());
         let random: Arc<dyn Random> = Arc::new(crypto::SystemRandom::default());
         let directory = Directory::new(store.clone());
-        let keys = keys::KeySet::load_or_create(store.as_ref(), clock.unix()).await?;
+        let keys = crypto::keys::KeySet::load_or_create(store.as_ref(), clock.unix()).await?;
         if let Some(cfg) = &file_config {
             cfg.apply(&directory, random.as_ref(), clock.unix()).await?;
         }
@@ -112,8 +113,8 @@ impl Server {
             known_hosts.push(h.clone());
         }
         let tls = match (&opts.tls_cert, &opts.tls_key) {
-            (Some(cert), Some(key)) => tls::provided(cert, key)?,
-            _ => tls::generated(&opts.data_dir, &known_hosts, clock.now())?,
+            (Some(cert), Some(key)) => infra::tls::provided(cert, key)?,
+            _ => infra::tls::generated(&opts.data_dir, &known_hosts, clock.now())?,
         };
         let settings = Settings {
             public_base: base_url.clone(),
@@ -129,20 +130,21 @@ impl Server {
                 .as_ref()
                 .and_then(|c| c.token.identity_header.clone()),
         };
-        let signin = signin::SigninState::load(store.as_ref(), random.as_ref()).await?;
+        let flow_key = crypto::FlowKey::load(store.as_ref(), random.as_ref()).await?;
         let state = Arc::new(AppState {
             directory,
             keys,
             clock,
             random,
-            metrics: metrics::Metrics::default(),
+            metrics: infra::metrics::Metrics::default(),
             settings,
-            faults: faults::Faults::default(),
-            signin,
+            faults: infra::faults::Faults::default(),
+            flow_key,
+            lockout: directory::Lockout::default(),
         });
         let demo = if opts.seed_demo {
             Some(
-                seed::ensure_demo(
+                setup::seed::ensure_demo(
                     &state.directory,
                     &opts.data_dir,
                     &base_url,

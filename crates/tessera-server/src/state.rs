@@ -5,14 +5,14 @@ use std::sync::Arc;
 
 use tessera_proto::clock::{Clock, OffsetClock, Random};
 
+use crate::crypto::keys::KeySet;
 use crate::directory::Directory;
-use crate::keys::KeySet;
-use crate::metrics::Metrics;
+use crate::infra::metrics::Metrics;
 use crate::store::Store;
 
 /// Settings fixed at start.
 #[derive(Debug, Clone)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// `https://host:port` clients are told to use.
     pub public_base: String,
     /// Host names (without port) this server answers to under their own name.
@@ -25,7 +25,7 @@ pub struct Settings {
     pub identity_header: Option<String>,
 }
 
-pub struct AppState {
+pub(crate) struct AppState {
     pub directory: Directory,
     pub keys: KeySet,
     /// The clock every rule reads; only test mode moves it.
@@ -34,9 +34,11 @@ pub struct AppState {
     pub metrics: Metrics,
     pub settings: Settings,
     /// Test-mode faults and rate limits (empty, and never consulted, otherwise).
-    pub faults: crate::faults::Faults,
-    /// Sign-in pages: the flow-token key and failed-password limits.
-    pub signin: crate::signin::SigninState,
+    pub faults: crate::infra::faults::Faults,
+    /// Signs the opaque values the server hands out and trusts back (flow and skip tokens).
+    pub(crate) flow_key: crate::crypto::FlowKey,
+    /// Failed-password limits, counted in the store.
+    pub(crate) lockout: crate::directory::Lockout,
 }
 
 impl std::fmt::Debug for AppState {
@@ -48,11 +50,11 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    pub fn store(&self) -> &dyn Store {
+    pub(crate) fn store(&self) -> &dyn Store {
         self.directory.store()
     }
 
-    pub fn now(&self) -> time::OffsetDateTime {
+    pub(crate) fn now(&self) -> time::OffsetDateTime {
         self.clock.now()
     }
 }

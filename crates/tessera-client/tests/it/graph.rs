@@ -60,7 +60,7 @@ async fn walk_ids(client: &GraphClient) -> (Vec<String>, u64, u64) {
 #[tokio::test]
 async fn pages_every_user_through_faults_and_an_expired_token() {
     let s = test_mode().await;
-    tessera_server::bulk::seed_users(tessera_server::bulk::SeedUsers {
+    tessera_server::seed_users(tessera_server::SeedUsers {
         data_dir: s.data_dir(),
         database: None,
         tenant: None,

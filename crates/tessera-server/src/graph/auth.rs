@@ -206,9 +206,7 @@ pub(crate) async fn authenticate(
                         return Err(claims_challenge(base, now, "UserDisabled"));
                     }
                     Some(u)
-                        if crate::token::mint::issued_ms_from_aio(&claims.aio)
-                            .unwrap_or(claims.nbf * 1000)
-                            < u.revoked_at_ms =>
+                        if crate::token::issued_ms(&claims.aio, claims.nbf) < u.revoked_at_ms =>
                     {
                         return Err(claims_challenge(
                             base,
@@ -242,7 +240,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
-        let base = crate::http::base_url(state, &parts.headers, &parts.uri);
+        let base = crate::respond::base_url(state, &parts.headers, &parts.uri);
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)

@@ -32,7 +32,7 @@ pub(crate) type GraphResult = Result<Response, GraphError>;
 /// A Graph error: status, `error.code`, `error.message`. Rendered into Graph's envelope by
 /// the `envelope` middleware, which knows the request ids.
 #[derive(Debug, Clone)]
-pub struct GraphError {
+pub(crate) struct GraphError {
     pub(crate) status: StatusCode,
     pub(crate) code: &'static str,
     pub(crate) message: String,
@@ -42,7 +42,7 @@ pub struct GraphError {
 }
 
 impl GraphError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -96,8 +96,25 @@ impl GraphError {
     }
 }
 
-/// The Graph error type for modules outside `graph` (faults).
-pub use GraphError as GraphErrorPublic;
+/// A test-mode fault, in Graph's words.
+impl From<crate::infra::faults::Injected> for GraphError {
+    fn from(fault: crate::infra::faults::Injected) -> Self {
+        let (code, message) = match fault.status {
+            StatusCode::TOO_MANY_REQUESTS => ("TooManyRequests", "Please retry again later."),
+            StatusCode::GATEWAY_TIMEOUT => (
+                "gatewayTimeout",
+                "The gateway did not receive a response in time.",
+            ),
+            _ => (
+                "serviceNotAvailable",
+                "The service is temporarily unavailable. Please retry.",
+            ),
+        };
+        let mut e = Self::new(fault.status, code, message);
+        e.retry_after = fault.retry_after;
+        e
+    }
+}
 
 impl From<crate::store::StoreError> for GraphError {
     fn from(e: crate::store::StoreError) -> Self {
@@ -174,10 +191,10 @@ async fn envelope(State(state): Shared, mut request: Request, next: Next) -> Res
 
     let mut response = match state
         .faults
-        .before(crate::faults::Target::Graph, &path)
+        .before(crate::infra::faults::Target::Graph, &path)
         .await
     {
-        Some(fault) => fault.into_response(),
+        Some(fault) => GraphError::from(fault).into_response(),
         None => next.run(request).await,
     };
     if let Some(err) = response.extensions_mut().remove::<GraphError>() {
@@ -285,7 +302,7 @@ pub(crate) fn no_content() -> Response {
 
 /// `https://host:port/v1.0`, as the client addressed this server.
 pub(crate) fn graph_base(state: &AppState, headers: &HeaderMap, uri: &axum::http::Uri) -> String {
-    format!("{}/v1.0", crate::http::base_url(state, headers, uri))
+    format!("{}/v1.0", crate::respond::base_url(state, headers, uri))
 }
 
 /// A Graph timestamp: `2018-12-22T02:21:05Z`.

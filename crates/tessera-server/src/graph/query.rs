@@ -89,7 +89,7 @@ pub(crate) fn encode_skiptoken(state: &AppState, order: ListOrder, cursor: &Curs
         cursor: cursor.clone(),
     };
     let body = b64::url_encode(serde_json::to_vec(&t).unwrap_or_default());
-    let tag = state.signin.sign("graph skiptoken", body.as_bytes());
+    let tag = state.flow_key.tag("graph skiptoken", body.as_bytes());
     format!("{body}.{}", b64::url_encode(&tag[..16]))
 }
 
@@ -97,7 +97,7 @@ fn decode_skiptoken(state: &AppState, text: &str, order: ListOrder) -> Result<Cu
     let invalid = || GraphError::bad_request("The $skiptoken is not valid for this request.");
     let (body, tag) = text.split_once('.').ok_or_else(invalid)?;
     let tag = b64::url_decode(tag).ok_or_else(invalid)?;
-    let full = state.signin.sign("graph skiptoken", body.as_bytes());
+    let full = state.flow_key.tag("graph skiptoken", body.as_bytes());
     if tag.len() != 16 || !crate::crypto::digests_equal(&full[..16], &tag) {
         return Err(invalid());
     }

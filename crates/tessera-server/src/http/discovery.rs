@@ -8,8 +8,9 @@ use serde::Deserialize;
 use tessera_proto::discovery::{InstanceDiscovery, InstanceMetadata, OpenIdConfiguration};
 use tessera_proto::errors::{self as aadsts};
 
-use super::{Shared, aadsts_response, base_url, correlation_id, json_body};
+use super::Shared;
 use crate::directory::TenantAlias;
+use crate::respond::{aadsts_response, base_url, correlation_id, json_body};
 use crate::state::AppState;
 
 fn cacheable(value: &impl serde::Serialize) -> Response {

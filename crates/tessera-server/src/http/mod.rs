@@ -1,5 +1,6 @@
-//! HTTP surface: the router (a `tower::Service`, testable without sockets), Entra-shaped
-//! error responses, request correlation, and per-route metrics.
+//! The router (a `tower::Service`, testable without sockets) with per-route metrics, and the
+//! OAuth endpoints that are neither sign-in pages nor Graph: discovery, the token endpoint,
+//! managed identity (test mode) and operations. Response helpers live in `crate::respond`.
 
 mod discovery;
 mod msi;
@@ -10,19 +11,17 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
-use tessera_proto::errors::AadstsError;
 
-use crate::crypto;
 use crate::state::AppState;
 
 pub(crate) type Shared = State<Arc<AppState>>;
 
 /// Builds the router over shared state.
-pub fn router(state: Arc<AppState>) -> Router {
+pub(crate) fn router(state: Arc<AppState>) -> Router {
     let mut app = Router::new()
         .route("/health", get(ops::health))
         .route("/metrics", get(ops::metrics))
@@ -115,115 +114,4 @@ async fn track(
         HeaderValue::from_static("nosniff"),
     );
     response
-}
-
-/// The request's correlation id: the client's `client-request-id` (header or query, as MSAL
-/// and msal-node send it) when it is a sane token, else a new GUID.
-pub(crate) fn correlation_id(
-    state: &AppState,
-    headers: &HeaderMap,
-    query: Option<&str>,
-    body: Option<&str>,
-) -> String {
-    let from_query = query.and_then(|q| {
-        form_urlencoded::parse(q.as_bytes())
-            .find(|(k, _)| k == "client-request-id")
-            .map(|(_, v)| v.into_owned())
-    });
-    let candidate = headers
-        .get("client-request-id")
-        .or_else(|| headers.get("x-ms-client-request-id"))
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .or(from_query)
-        .or_else(|| body.map(str::to_owned));
-    match candidate {
-        Some(c)
-            if !c.is_empty()
-                && c.len() <= 64
-                && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') =>
-        {
-            c
-        }
-        _ => crypto::random_guid(state.random.as_ref()),
-    }
-}
-
-/// `https://host[:port]` as the client addressed this server, when it used a name the
-/// server answers to; otherwise the public URL. Never echoes an arbitrary Host header.
-pub(crate) fn base_url(state: &AppState, headers: &HeaderMap, uri: &axum::http::Uri) -> String {
-    let authority = uri.authority().map(|a| a.as_str().to_owned()).or_else(|| {
-        headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .map(str::to_owned)
-    });
-    if let Some(authority) = authority {
-        let host = if let Some(rest) = authority.strip_prefix('[') {
-            rest.split(']').next().unwrap_or_default()
-        } else {
-            authority
-                .rsplit_once(':')
-                .map_or(authority.as_str(), |(h, _)| h)
-        };
-        if state
-            .settings
-            .known_hosts
-            .iter()
-            .any(|k| k.eq_ignore_ascii_case(host))
-            && authority.bytes().all(|b| b.is_ascii_graphic())
-        {
-            return format!("https://{authority}");
-        }
-    }
-    state.settings.public_base.clone()
-}
-
-/// Entra's timestamp format: `YYYY-MM-DD HH:MM:SSZ`.
-pub(crate) fn entra_timestamp(state: &AppState) -> String {
-    state
-        .now()
-        .format(&time::macros::format_description!(
-            "[year]-[month]-[day] [hour]:[minute]:[second]Z"
-        ))
-        .unwrap_or_default()
-}
-
-/// An AADSTS error as Entra sends it: JSON body, status, `x-ms-request-id` = trace id.
-pub(crate) fn aadsts_response(state: &AppState, err: &AadstsError, correlation: &str) -> Response {
-    let trace = crypto::random_guid(state.random.as_ref());
-    let body = err.to_response(&trace, correlation, &entra_timestamp(state));
-    let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::BAD_REQUEST);
-    let mut response = (status, json_body(&body)).into_response();
-    no_store(response.headers_mut());
-    set(response.headers_mut(), "x-ms-request-id", &trace);
-    set(response.headers_mut(), "client-request-id", correlation);
-    response
-}
-
-pub(crate) fn json_body(
-    value: &impl serde::Serialize,
-) -> ([(HeaderName, HeaderValue); 1], Vec<u8>) {
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json; charset=utf-8"),
-        )],
-        serde_json::to_vec(value).unwrap_or_default(),
-    )
-}
-
-pub(crate) fn no_store(h: &mut HeaderMap) {
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("no-store, no-cache"),
-    );
-    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    h.insert(header::EXPIRES, HeaderValue::from_static("-1"));
-}
-
-pub(crate) fn set(h: &mut HeaderMap, name: &'static str, value: &str) {
-    if let Ok(v) = HeaderValue::from_str(value) {
-        h.insert(HeaderName::from_static(name), v);
-    }
 }

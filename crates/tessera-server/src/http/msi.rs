@@ -12,7 +12,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tessera_proto::clock::Clock as _;
 
-use super::{Shared, json_body};
+use super::Shared;
+use crate::respond::json_body;
 use crate::state::AppState;
 use crate::store::Application;
 use crate::token::client_auth::Acr;
@@ -117,7 +118,7 @@ async fn issue(
             acr: Acr::Certificate,
             cae: false,
             min_nbf: None,
-            base_url: &crate::http::base_url(state, headers, uri),
+            base_url: &crate::respond::base_url(state, headers, uri),
             now,
             policies: &policies,
         },
@@ -168,12 +169,12 @@ pub(crate) async fn imds(
     }
     if let Some(fault) = state
         .faults
-        .before(crate::faults::Target::Token, uri.path())
+        .before(crate::infra::faults::Target::Token, uri.path())
         .await
     {
         let mut r = error(fault.status, "temporarily_unavailable", "injected fault");
         if let Some(ra) = fault.retry_after {
-            super::set(r.headers_mut(), "retry-after", &ra);
+            crate::respond::set(r.headers_mut(), "retry-after", &ra);
         }
         return r;
     }

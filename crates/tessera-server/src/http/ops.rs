@@ -7,7 +7,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tessera_proto::clock::Clock as _;
 
-use super::{Shared, json_body};
+use super::Shared;
+use crate::respond::json_body;
 
 pub(crate) async fn health() -> Response {
     json_body(&serde_json::json!({"status": "ok"})).into_response()
@@ -116,7 +117,7 @@ pub(crate) async fn revoke_sessions(
 
 /// `POST /_tessera/test/faults` with one fault rule or an array of them (see `faults.rs`).
 pub(crate) async fn add_faults(state: Shared, body: axum::body::Bytes) -> Response {
-    let rules: Vec<crate::faults::FaultSpec> =
+    let rules: Vec<crate::infra::faults::FaultSpec> =
         match serde_json::from_slice::<serde_json::Value>(&body) {
             Ok(v @ serde_json::Value::Array(_)) => match serde_json::from_value(v) {
                 Ok(r) => r,

@@ -8,7 +8,8 @@ use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt as _;
 use tessera_proto::errors::{self as aadsts};
 
-use super::{Shared, aadsts_response, base_url, correlation_id, json_body, no_store, set};
+use super::Shared;
+use crate::respond::{aadsts_response, base_url, correlation_id, json_body, no_store, set};
 use crate::token::{self, Failure, Params, TokenRequest};
 
 /// Largest accepted form body. Real requests are a few KiB (a client assertion with an
@@ -64,7 +65,7 @@ pub(crate) async fn token(
     if state.settings.test_mode
         && let Some(fault) = state
             .faults
-            .before(crate::faults::Target::Token, uri.path())
+            .before(crate::infra::faults::Target::Token, uri.path())
             .await
     {
         let cid = correlation_id(&state, &headers, query.as_deref(), None);

@@ -5,7 +5,8 @@
 
 use aws_lc_rs::hmac;
 use serde::{Deserialize, Serialize};
-use tessera_proto::b64;
+
+use crate::crypto::FlowKey;
 
 /// How long a sign-in page stays usable.
 pub(crate) const FLOW_SECONDS: i64 = 15 * 60;
@@ -76,47 +77,19 @@ pub(crate) struct Flow {
     pub(crate) expires_at: i64,
 }
 
-/// Signs and verifies flow tokens with the server's persisted key.
-pub(crate) struct FlowKey(hmac::Key);
-
-impl std::fmt::Debug for FlowKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("FlowKey([redacted])")
-    }
+/// Seals a flow into a token signed with the server's flow key.
+pub(crate) fn seal(key: &FlowKey, flow: &Flow) -> String {
+    key.seal(&serde_json::to_vec(flow).unwrap_or_default())
 }
 
-impl FlowKey {
-    pub(crate) fn new(secret: &[u8]) -> Self {
-        Self(hmac::Key::new(hmac::HMAC_SHA256, secret))
-    }
-
-    /// A MAC over `data` for another purpose (`purpose` keeps the uses apart).
-    pub(crate) fn tag(&self, purpose: &str, data: &[u8]) -> Vec<u8> {
-        let mut ctx = hmac::Context::with_key(&self.0);
-        ctx.update(purpose.as_bytes());
-        ctx.update(&[0]);
-        ctx.update(data);
-        ctx.sign().as_ref().to_vec()
-    }
-
-    pub(crate) fn seal(&self, flow: &Flow) -> String {
-        let body = b64::url_encode(serde_json::to_vec(flow).unwrap_or_default());
-        let tag = hmac::sign(&self.0, body.as_bytes());
-        format!("{body}.{}", b64::url_encode(tag.as_ref()))
-    }
-
-    /// Opens a token if its signature is right, it has not expired and it belongs to this
-    /// browser (`csrf` cookie).
-    pub(crate) fn open(&self, token: &str, csrf: &str, now: i64) -> Option<Flow> {
-        let (body, tag) = token.split_once('.')?;
-        let tag = b64::url_decode(tag)?;
-        hmac::verify(&self.0, body.as_bytes(), &tag).ok()?;
-        let flow: Flow = serde_json::from_slice(&b64::url_decode(body)?).ok()?;
-        (flow.expires_at >= now
-            && !csrf.is_empty()
-            && crate::crypto::digests_equal(flow.csrf.as_bytes(), csrf.as_bytes()))
-        .then_some(flow)
-    }
+/// Opens a flow token if its signature is right, it has not expired and it belongs to this
+/// browser (`csrf` cookie).
+pub(crate) fn open(key: &FlowKey, token: &str, csrf: &str, now: i64) -> Option<Flow> {
+    let flow: Flow = serde_json::from_slice(&key.open(token)?).ok()?;
+    (flow.expires_at >= now
+        && !csrf.is_empty()
+        && crate::crypto::digests_equal(flow.csrf.as_bytes(), csrf.as_bytes()))
+    .then_some(flow)
 }
 
 /// RFC 6238 TOTP (SHA-1, 30-second steps, 6 digits) for the one-time-code step; accepts the
@@ -197,15 +170,20 @@ mod tests {
             csrf: "cookie".into(),
             expires_at: 100,
         };
-        let token = key.seal(&flow);
-        assert_eq!(key.open(&token, "cookie", 50), Some(flow.clone()));
-        assert_eq!(key.open(&token, "other", 50), None, "another browser");
-        assert_eq!(key.open(&token, "cookie", 101), None, "expired");
+        let token = seal(&key, &flow);
+        assert_eq!(open(&key, &token, "cookie", 50), Some(flow.clone()));
+        assert_eq!(open(&key, &token, "other", 50), None, "another browser");
+        assert_eq!(open(&key, &token, "cookie", 101), None, "expired");
         let (body, tag) = token.split_once('.').expect("two parts");
         let forged = format!("{}x.{tag}", &body[..body.len() - 1]);
-        assert_eq!(key.open(&forged, "cookie", 50), None, "tampered");
+        assert_eq!(open(&key, &forged, "cookie", 50), None, "tampered");
         assert_eq!(
-            FlowKey::new(b"another key another key another!").open(&token, "cookie", 50),
+            open(
+                &FlowKey::new(b"another key another key another!"),
+                &token,
+                "cookie",
+                50
+            ),
             None
         );
     }

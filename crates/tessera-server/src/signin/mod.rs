@@ -5,7 +5,6 @@
 
 mod flow;
 mod pages;
-mod throttle;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -20,17 +19,15 @@ use tessera_proto::errors::{self as aadsts, AadstsError};
 use tessera_proto::scope;
 use tessera_proto::token::ClientInfo;
 
-pub(crate) use flow::FlowKey;
 use flow::{AuthorizeParams, FLOW_SECONDS, Flow, Purpose};
 
 use crate::crypto;
 use crate::directory::TenantAlias;
 use crate::error::ServerError;
-use crate::http::{aadsts_response, base_url, entra_timestamp};
+use crate::respond::{aadsts_response, base_url, entra_timestamp};
 use crate::state::AppState;
 use crate::store::{
-    Application, AuthCodeRecord, DeviceCodeRecord, DeviceCodeStatus, SigninSession, Store, Tenant,
-    User,
+    Application, AuthCodeRecord, DeviceCodeRecord, DeviceCodeStatus, SigninSession, Tenant, User,
 };
 
 type Shared = axum::extract::State<Arc<AppState>>;
@@ -42,42 +39,6 @@ const DEVICE_CODE_SECONDS: i64 = 900;
 const DEVICE_INTERVAL: i64 = 5;
 /// User codes avoid look-alike characters (0/O, 1/I).
 const USER_CODE_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-
-/// Sign-in state kept by the server: the persisted flow-token key and the password limits
-/// (counted in the store).
-#[derive(Debug)]
-pub struct SigninState {
-    flow_key: FlowKey,
-    throttle: throttle::PasswordThrottle,
-}
-
-impl SigninState {
-    /// Signs opaque tokens the server hands out and must trust back (Graph skip tokens).
-    pub(crate) fn sign(&self, purpose: &str, data: &[u8]) -> Vec<u8> {
-        self.flow_key.tag(purpose, data)
-    }
-
-    /// Loads the flow-token key from the store, creating it on first start, so pages issued
-    /// before a restart keep working after it.
-    pub async fn load(store: &dyn Store, random: &dyn Random) -> Result<Self, ServerError> {
-        let secret = match store.meta("flow_key").await? {
-            Some(s) => tessera_proto::b64::url_decode(&s)
-                .ok_or_else(|| ServerError::Crypto("stored flow key is corrupt".into()))?,
-            None => {
-                let mut k = vec![0u8; 32];
-                random.fill(&mut k);
-                store
-                    .set_meta("flow_key", &tessera_proto::b64::url_encode(&k))
-                    .await?;
-                k
-            }
-        };
-        Ok(Self {
-            flow_key: FlowKey::new(&secret),
-            throttle: throttle::PasswordThrottle::default(),
-        })
-    }
-}
 
 // ---------------------------------------------------------------------------------------
 // Request plumbing: cookies, forms, errors.
@@ -170,10 +131,12 @@ fn open_flow(
     {
         return None;
     }
-    let flow = state
-        .signin
-        .flow_key
-        .open(fields.get("flow")?, &csrf, state.clock.unix())?;
+    let flow = flow::open(
+        &state.flow_key,
+        fields.get("flow")?,
+        &csrf,
+        state.clock.unix(),
+    )?;
     (flow.tenant_id.eq_ignore_ascii_case(tenant) || tenant_matches(state, &flow, tenant))
         .then_some(flow)
 }
@@ -183,7 +146,7 @@ fn tenant_matches(_state: &AppState, flow: &Flow, segment: &str) -> bool {
 }
 
 fn reseal(state: &AppState, flow: &Flow) -> String {
-    state.signin.flow_key.seal(flow)
+    flow::seal(&state.flow_key, flow)
 }
 
 /// The current SSO session for `tenant`, if the browser has a live one.
@@ -938,7 +901,7 @@ pub(crate) async fn login_password(
             Some(msg),
         )
     };
-    let throttle = &s.state.signin.throttle;
+    let throttle = &s.state.lockout;
     match throttle.locked(s.state.store(), &who, &address, now).await {
         Ok(false) => {}
         Ok(true) => {
@@ -1018,7 +981,7 @@ pub(crate) async fn login_mfa(
     let address = peer.map_or_else(|| "unknown".to_owned(), |c| c.0.0.ip().to_string());
     let who = format!("{}|{}|mfa", s.tenant.id, user.id);
     let code = s.fields.get("otc").cloned().unwrap_or_default();
-    let throttle = &s.state.signin.throttle;
+    let throttle = &s.state.lockout;
     let locked = match throttle.locked(s.state.store(), &who, &address, now).await {
         Ok(locked) => locked,
         Err(e) => return internal(&s.state, &e.into()),
@@ -1199,7 +1162,7 @@ pub(crate) async fn login_account(
 // Device code.
 
 fn device_error(state: &AppState, headers: &HeaderMap, err: &AadstsError) -> Response {
-    let cid = crate::http::correlation_id(state, headers, None, None);
+    let cid = crate::respond::correlation_id(state, headers, None, None);
     aadsts_response(state, err, &cid)
 }
 
@@ -1309,8 +1272,8 @@ pub(crate) async fn device_authorization(
         "interval": DEVICE_INTERVAL,
         "message": format!("To sign in, use a web browser to open the page {verification_uri} and enter the code {user_code} to authenticate."),
     });
-    let mut r = crate::http::json_body(&body).into_response();
-    crate::http::no_store(r.headers_mut());
+    let mut r = crate::respond::json_body(&body).into_response();
+    crate::respond::no_store(r.headers_mut());
     r
 }
 

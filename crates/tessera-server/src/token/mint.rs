@@ -11,8 +11,8 @@ use tessera_proto::lifetime::{
 use super::Failure;
 use super::client_auth::Acr;
 use crate::crypto;
+use crate::crypto::keys::HeaderKind;
 use crate::directory::{PolicySnapshot, Resource};
-use crate::keys::HeaderKind;
 use crate::state::AppState;
 use crate::store::{Application, RefreshTokenRecord, Tenant, User};
 

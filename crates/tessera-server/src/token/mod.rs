@@ -15,6 +15,13 @@ use tessera_proto::token::{GrantType, TokenResponse};
 use crate::state::AppState;
 use crate::store::StoreError;
 
+/// When a token this server minted was really issued, in milliseconds: the time recorded
+/// in its `aio` claim, or `nbf_seconds` (back-dated) for a token without one. Continuous
+/// access evaluation compares it with a user's revocation time.
+pub(crate) fn issued_ms(aio: &str, nbf_seconds: i64) -> i64 {
+    mint::issued_ms_from_aio(aio).unwrap_or(nbf_seconds.saturating_mul(1000))
+}
+
 /// Parameters the token endpoint reads; any other parameter is ignored, as Entra does.
 /// A known parameter sent twice is refused.
 pub(crate) const KNOWN_PARAMS: &[&str] = &[
@@ -40,7 +47,7 @@ pub(crate) const KNOWN_PARAMS: &[&str] = &[
 
 /// The known parameters of one request.
 #[derive(Default)]
-pub struct Params(HashMap<&'static str, String>);
+pub(crate) struct Params(HashMap<&'static str, String>);
 
 impl std::fmt::Debug for Params {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -51,7 +58,7 @@ impl std::fmt::Debug for Params {
 
 impl Params {
     /// Collects known parameters from decoded pairs; returns the first duplicated name.
-    pub fn from_pairs<'a>(
+    pub(crate) fn from_pairs<'a>(
         pairs: impl IntoIterator<Item = (std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>)>,
     ) -> Result<Self, String> {
         let mut map = HashMap::new();
@@ -66,7 +73,7 @@ impl Params {
     }
 
     /// A parameter's value; an empty value counts as absent.
-    pub fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.0
             .get(name)
             .map(String::as_str)
@@ -80,7 +87,7 @@ impl Params {
 }
 
 /// A token request as the HTTP layer hands it over.
-pub struct TokenRequest {
+pub(crate) struct TokenRequest {
     /// The `{tenant}` path segment as sent.
     pub tenant: String,
     pub params: Params,
@@ -103,7 +110,7 @@ impl std::fmt::Debug for TokenRequest {
 /// Why a request failed: an AADSTS error for the client, or an internal failure that is
 /// logged and answered with a retryable AADSTS error.
 #[derive(Debug)]
-pub enum Failure {
+pub(crate) enum Failure {
     Aadsts(AadstsError),
     Internal(String),
 }
@@ -125,7 +132,7 @@ impl From<StoreError> for Failure {
 
 impl Failure {
     /// The error for the client; internal details are logged by the caller, never sent.
-    pub fn into_aadsts(self) -> AadstsError {
+    pub(crate) fn into_aadsts(self) -> AadstsError {
         match self {
             Self::Aadsts(e) => e,
             Self::Internal(_) => aadsts::TRANSIENT.err(),
@@ -147,7 +154,7 @@ pub(crate) fn entra_time(unix: i64) -> String {
 }
 
 /// Runs a token request. Returns the grant label (for metrics) with the outcome.
-pub async fn token(
+pub(crate) async fn token(
     state: &AppState,
     req: TokenRequest,
 ) -> (&'static str, Result<TokenResponse, Failure>) {

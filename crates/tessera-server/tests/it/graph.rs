@@ -414,12 +414,8 @@ fn skiptoken(link: &str) -> &str {
     t.split('&').next().unwrap_or(t)
 }
 
-async fn seed(
-    s: &TestServer,
-    tenant: Option<&str>,
-    count: u64,
-) -> tessera_server::bulk::SeedReport {
-    tessera_server::bulk::seed_users(tessera_server::bulk::SeedUsers {
+async fn seed(s: &TestServer, tenant: Option<&str>, count: u64) -> tessera_server::SeedReport {
+    tessera_server::seed_users(tessera_server::SeedUsers {
         data_dir: s.dir.path().join("data"),
         database: s.database_url(),
         tenant: tenant.map(str::to_owned),

@@ -299,7 +299,7 @@ async fn a_server_on_postgres_keeps_its_state_across_a_restart() {
     let url = s.database_url().expect("on postgres");
 
     // Bulk seeding goes straight into the database while the server runs.
-    let report = tessera_server::bulk::seed_users(tessera_server::bulk::SeedUsers {
+    let report = tessera_server::seed_users(tessera_server::SeedUsers {
         data_dir: s.dir.path().join("data"),
         database: Some(url.clone()),
         tenant: None,

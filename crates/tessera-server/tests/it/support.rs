@@ -288,7 +288,7 @@ impl PgDatabase {
     #[allow(clippy::print_stderr)] // the skip must be visible in the test output
     pub(crate) async fn create() -> Option<Self> {
         let admin = postgres_admin_url();
-        let shown = tessera_server::config::redact_database(&admin);
+        let shown = tessera_server::redact_database(&admin);
         let connected =
             tokio::time::timeout(Duration::from_secs(10), sqlx::PgConnection::connect(&admin))
                 .await;

@@ -74,7 +74,7 @@ pub fn redact_database(text: &str) -> String {
 
 /// Where the store lives: `--database`, or SQLite in the data directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Database {
+pub(crate) enum Database {
     SqliteFile(PathBuf),
     /// A `sqlite:` URL (`sqlite:PATH`, `sqlite::memory:`...).
     SqliteUrl(String),
@@ -84,7 +84,7 @@ pub enum Database {
 impl Database {
     /// Parses `--database`: `sqlite:...` or `postgres://...`. The error names the option and
     /// never repeats a password.
-    pub fn parse(text: &str) -> Result<Self, ServerError> {
+    pub(crate) fn parse(text: &str) -> Result<Self, ServerError> {
         let scheme = text.split_once(':').map_or("", |(s, _)| s);
         match scheme.to_ascii_lowercase().as_str() {
             "sqlite" => Ok(Self::SqliteUrl(text.to_owned())),
@@ -99,7 +99,7 @@ impl Database {
     }
 
     /// `--database` when given, else `DATA_DIR/tessera.db`.
-    pub fn resolve(database: Option<&str>, data_dir: &Path) -> Result<Self, ServerError> {
+    pub(crate) fn resolve(database: Option<&str>, data_dir: &Path) -> Result<Self, ServerError> {
         match database {
             Some(text) => Self::parse(text),
             None => Ok(Self::SqliteFile(data_dir.join("tessera.db"))),
@@ -107,7 +107,7 @@ impl Database {
     }
 
     /// What to call it in messages: never with a password.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Self::SqliteFile(path) => path.display().to_string(),
             Self::SqliteUrl(url) => format!("--database {}", redact_database(url)),
@@ -116,7 +116,7 @@ impl Database {
     }
 
     /// Opens the store (creating and migrating it as needed).
-    pub async fn open(&self) -> Result<Arc<dyn Store>, ServerError> {
+    pub(crate) async fn open(&self) -> Result<Arc<dyn Store>, ServerError> {
         let opened: Result<Arc<dyn Store>, _> = match self {
             Self::SqliteFile(path) => SqliteStore::open(path).await.map(|s| Arc::new(s) as _),
             Self::SqliteUrl(url) => SqliteStore::open_url(url).await.map(|s| Arc::new(s) as _),
@@ -312,7 +312,7 @@ fn cfg_err(key: &str, msg: impl std::fmt::Display) -> ServerError {
     ServerError::Config(format!("{key}: {msg}"))
 }
 
-pub fn is_guid(s: &str) -> bool {
+pub(crate) fn is_guid(s: &str) -> bool {
     uuid::Uuid::try_parse(s).is_ok() && s.len() == 36
 }
 
@@ -601,7 +601,7 @@ impl FileConfig {
 }
 
 /// A stored secret credential for a secret value: only its digest is kept.
-pub fn secret_credential(
+pub(crate) fn secret_credential(
     value: &str,
     display_name: String,
     expires_at: Option<i64>,

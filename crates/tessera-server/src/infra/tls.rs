@@ -14,16 +14,16 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::error::ServerError;
-use crate::files::write_private;
+use crate::infra::files::write_private;
 
 /// Where the generated CA lives, relative to the data directory.
-pub const CA_CERT_FILE: &str = "tls/ca.pem";
+pub(crate) const CA_CERT_FILE: &str = "tls/ca.pem";
 const CA_KEY_FILE: &str = "tls/ca-key.pem";
 const SERVER_CERT_FILE: &str = "tls/server.pem";
 const SERVER_KEY_FILE: &str = "tls/server-key.pem";
 
 /// The certificate chain and key the server presents, and the CA path to hand to clients.
-pub struct TlsMaterial {
+pub(crate) struct TlsMaterial {
     pub config: Arc<ServerConfig>,
     /// The generated CA's PEM path, when the server made its own certificate.
     pub ca_cert: Option<PathBuf>,
@@ -35,7 +35,7 @@ fn tls_err(what: &str, e: impl std::fmt::Display) -> ServerError {
 
 /// Loads or generates the local CA, then issues a server certificate for `hosts`
 /// (always with localhost, 127.0.0.1 and ::1).
-pub fn generated(
+pub(crate) fn generated(
     data_dir: &Path,
     hosts: &[String],
     now: time::OffsetDateTime,
@@ -127,7 +127,7 @@ pub fn generated(
 }
 
 /// Uses an operator's certificate chain and key (PEM).
-pub fn provided(cert: &Path, key: &Path) -> Result<TlsMaterial, ServerError> {
+pub(crate) fn provided(cert: &Path, key: &Path) -> Result<TlsMaterial, ServerError> {
     let chain = CertificateDer::pem_file_iter(cert)
         .map_err(|e| tls_err(&format!("--tls-cert {}", cert.display()), e))?
         .collect::<Result<Vec<_>, _>>()
@@ -161,6 +161,6 @@ fn server_config(
     Ok(Arc::new(config))
 }
 
-pub fn absolute(path: &Path) -> PathBuf {
+pub(crate) fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 
 #[derive(Debug, Default)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     token_requests: Mutex<BTreeMap<(&'static str, String), u64>>,
     http_requests: Mutex<BTreeMap<(String, u16), u64>>,
     graph_auth_failures: Mutex<BTreeMap<&'static str, u64>>,
@@ -21,20 +21,20 @@ fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K) {
 
 impl Metrics {
     /// Counts a token request by grant and outcome (`success` or the OAuth `error`).
-    pub fn token_request(&self, grant: &'static str, outcome: &str) {
+    pub(crate) fn token_request(&self, grant: &'static str, outcome: &str) {
         bump(&self.token_requests, (grant, outcome.to_owned()));
     }
 
-    pub fn http_request(&self, route: &str, status: u16) {
+    pub(crate) fn http_request(&self, route: &str, status: u16) {
         bump(&self.http_requests, (route.to_owned(), status));
     }
 
     /// Counts a Graph request refused for its bearer token, by reason (expired, signature...).
-    pub fn graph_auth_failure(&self, reason: &'static str) {
+    pub(crate) fn graph_auth_failure(&self, reason: &'static str) {
         bump(&self.graph_auth_failures, reason);
     }
 
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut out = String::new();
         out.push_str("# HELP tessera_token_requests_total Token endpoint requests by grant type and outcome.\n");
         out.push_str("# TYPE tessera_token_requests_total counter\n");

@@ -1,6 +1,11 @@
 //! Cryptographic helpers on the one backend (aws-lc-rs): randomness, digests, password and
 //! secret hashing, certificate credential parsing and RSA signature checks.
 
+mod flow_key;
+pub(crate) mod keys;
+
+pub(crate) use flow_key::FlowKey;
+
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use aws_lc_rs::digest;
 use aws_lc_rs::rand::SecureRandom;
@@ -12,7 +17,7 @@ use crate::store::CertificateCredential;
 
 /// Randomness from the operating system via aws-lc-rs.
 #[derive(Debug, Default)]
-pub struct SystemRandom(aws_lc_rs::rand::SystemRandom);
+pub(crate) struct SystemRandom(aws_lc_rs::rand::SystemRandom);
 
 impl Random for SystemRandom {
     fn fill(&self, dest: &mut [u8]) {
@@ -24,37 +29,37 @@ impl Random for SystemRandom {
 }
 
 /// `n` random bytes as unpadded base64url.
-pub fn random_b64url(random: &dyn Random, n: usize) -> String {
+pub(crate) fn random_b64url(random: &dyn Random, n: usize) -> String {
     let mut buf = vec![0u8; n];
     random.fill(&mut buf);
     b64::url_encode(buf)
 }
 
 /// A random GUID (version 4) in lower-case hyphenated form.
-pub fn random_guid(random: &dyn Random) -> String {
+pub(crate) fn random_guid(random: &dyn Random) -> String {
     let mut b = [0u8; 16];
     random.fill(&mut b);
     uuid::Builder::from_random_bytes(b).into_uuid().to_string()
 }
 
-pub fn sha256(data: &[u8]) -> [u8; 32] {
+pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
     let d = digest::digest(&digest::SHA256, data);
     let mut out = [0u8; 32];
     out.copy_from_slice(d.as_ref());
     out
 }
 
-pub fn sha256_hex(data: &[u8]) -> String {
+pub(crate) fn sha256_hex(data: &[u8]) -> String {
     hex(&sha256(data))
 }
 
-pub fn sha1(data: &[u8]) -> Vec<u8> {
+pub(crate) fn sha1(data: &[u8]) -> Vec<u8> {
     digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, data)
         .as_ref()
         .to_vec()
 }
 
-pub fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
     bytes
         .iter()
@@ -65,12 +70,12 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 /// Constant-time comparison of two digests.
-pub fn digests_equal(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn digests_equal(a: &[u8], b: &[u8]) -> bool {
     aws_lc_rs::constant_time::verify_slices_are_equal(a, b).is_ok()
 }
 
 /// Hashes a user password with Argon2id and a random salt, as a PHC string.
-pub fn hash_password(password: &str, random: &dyn Random) -> Result<String, String> {
+pub(crate) fn hash_password(password: &str, random: &dyn Random) -> Result<String, String> {
     let mut salt = [0u8; 16];
     random.fill(&mut salt);
     Argon2::default()
@@ -79,14 +84,14 @@ pub fn hash_password(password: &str, random: &dyn Random) -> Result<String, Stri
         .map_err(|e| e.to_string())
 }
 
-pub fn verify_password(phc: &str, password: &str) -> bool {
+pub(crate) fn verify_password(phc: &str, password: &str) -> bool {
     Argon2::default()
         .verify_password(password.as_bytes(), phc)
         .is_ok()
 }
 
 /// Parses a DER certificate into a credential: thumbprints, validity and RSA public key.
-pub fn certificate_credential(
+pub(crate) fn certificate_credential(
     der: &[u8],
     key_id: String,
     display_name: String,
@@ -113,13 +118,13 @@ pub fn certificate_credential(
 
 /// The JWS algorithms accepted for client assertions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RsaAlg {
+pub(crate) enum RsaAlg {
     Rs256,
     Ps256,
 }
 
 impl RsaAlg {
-    pub fn parse(alg: &str) -> Option<Self> {
+    pub(crate) fn parse(alg: &str) -> Option<Self> {
         match alg {
             "RS256" => Some(Self::Rs256),
             "PS256" => Some(Self::Ps256),
@@ -129,7 +134,12 @@ impl RsaAlg {
 }
 
 /// Verifies an RSA signature with a PKCS#1 RSAPublicKey.
-pub fn verify_rsa(alg: RsaAlg, public_key_pkcs1: &[u8], message: &[u8], signature: &[u8]) -> bool {
+pub(crate) fn verify_rsa(
+    alg: RsaAlg,
+    public_key_pkcs1: &[u8],
+    message: &[u8],
+    signature: &[u8],
+) -> bool {
     let params: &'static dyn signature::VerificationAlgorithm = match alg {
         RsaAlg::Rs256 => &signature::RSA_PKCS1_2048_8192_SHA256,
         RsaAlg::Ps256 => &signature::RSA_PSS_2048_8192_SHA256,

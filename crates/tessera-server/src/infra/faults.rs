@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 /// Where a fault applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Target {
+pub(crate) enum Target {
     Token,
     Graph,
 }
@@ -19,7 +19,7 @@ pub enum Target {
 /// One fault rule, as posted to `/_tessera/test/faults`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FaultSpec {
+pub(crate) struct FaultSpec {
     /// `token` or `graph`.
     pub target: String,
     /// Graph path prefix the fault applies to (`/v1.0/users`); all Graph routes if absent.
@@ -46,7 +46,7 @@ fn one() -> u32 {
 }
 
 impl FaultSpec {
-    pub fn validate(&self) -> Result<(), String> {
+    pub(crate) fn validate(&self) -> Result<(), String> {
         if self.target != "token" && self.target != "graph" {
             return Err("target must be 'token' or 'graph'".into());
         }
@@ -78,28 +78,9 @@ impl FaultSpec {
 
 /// A status to answer with instead of serving the request.
 #[derive(Debug, Clone)]
-pub struct Injected {
+pub(crate) struct Injected {
     pub status: StatusCode,
     pub retry_after: Option<String>,
-}
-
-impl axum::response::IntoResponse for Injected {
-    fn into_response(self) -> axum::response::Response {
-        let (code, message) = match self.status {
-            StatusCode::TOO_MANY_REQUESTS => ("TooManyRequests", "Please retry again later."),
-            StatusCode::GATEWAY_TIMEOUT => (
-                "gatewayTimeout",
-                "The gateway did not receive a response in time.",
-            ),
-            _ => (
-                "serviceNotAvailable",
-                "The service is temporarily unavailable. Please retry.",
-            ),
-        };
-        let mut e = crate::graph::GraphErrorPublic::new(self.status, code, message);
-        e.retry_after = self.retry_after;
-        e.into_response()
-    }
 }
 
 #[derive(Debug)]
@@ -110,7 +91,7 @@ struct Bucket {
 }
 
 #[derive(Debug, Default)]
-pub struct Faults {
+pub(crate) struct Faults {
     rules: Mutex<Vec<FaultSpec>>,
     limits: Mutex<HashMap<String, Bucket>>,
 }
@@ -120,17 +101,17 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Faults {
-    pub fn add(&self, rules: Vec<FaultSpec>) {
+    pub(crate) fn add(&self, rules: Vec<FaultSpec>) {
         lock(&self.rules).extend(rules);
     }
 
-    pub fn clear(&self) {
+    pub(crate) fn clear(&self) {
         lock(&self.rules).clear();
         lock(&self.limits).clear();
     }
 
     /// Applies latency and returns a status fault for this request, consuming the rules hit.
-    pub async fn before(&self, target: Target, path: &str) -> Option<Injected> {
+    pub(crate) async fn before(&self, target: Target, path: &str) -> Option<Injected> {
         let (latency, injected) = {
             let mut rules = lock(&self.rules);
             if rules.is_empty() {
@@ -168,7 +149,7 @@ impl Faults {
     }
 
     /// True (once per rule hit) when a Graph list on `path` should answer an empty page.
-    pub fn take_empty_page(&self, path: &str) -> bool {
+    pub(crate) fn take_empty_page(&self, path: &str) -> bool {
         let mut rules = lock(&self.rules);
         let hit = rules
             .iter_mut()
@@ -180,7 +161,7 @@ impl Faults {
     }
 
     /// Sets (or with 0, removes) a per-app limit of Graph requests per second.
-    pub fn set_rate_limit(&self, app_id: &str, per_second: f64) {
+    pub(crate) fn set_rate_limit(&self, app_id: &str, per_second: f64) {
         let mut limits = lock(&self.limits);
         if per_second <= 0.0 {
             limits.remove(&app_id.to_ascii_lowercase());
@@ -197,7 +178,7 @@ impl Faults {
     }
 
     /// `Some(retry_after)` when the app is over its limit (a token bucket refilled per second).
-    pub fn rate_limited(&self, app_id: &str) -> Option<String> {
+    pub(crate) fn rate_limited(&self, app_id: &str) -> Option<String> {
         let mut limits = lock(&self.limits);
         let bucket = limits.get_mut(&app_id.to_ascii_lowercase())?;
         let now = tokio::time::Instant::now();

@@ -37,11 +37,11 @@ fn fail(c: FailureCounter, now: i64, limit: i64) -> FailureCounter {
 }
 
 #[derive(Debug, Default)]
-pub(crate) struct PasswordThrottle {
+pub(crate) struct Lockout {
     last_cleanup: AtomicI64,
 }
 
-impl PasswordThrottle {
+impl Lockout {
     fn keys(user: &str, address: &str) -> [(String, i64); 3] {
         [
             (format!("p|{user}|{address}"), PAIR_LIMIT),
@@ -115,7 +115,7 @@ mod tests {
             .await
             .expect("store");
         // Two throttles on one store: two servers sharing a database.
-        let (one, two) = (PasswordThrottle::default(), PasswordThrottle::default());
+        let (one, two) = (Lockout::default(), Lockout::default());
         let s: &dyn Store = &store;
         for i in 0..PAIR_LIMIT {
             assert!(!one.locked(s, "u", "1.1.1.1", 0).await.expect("locked"));

@@ -17,7 +17,7 @@ use crate::error::ServerError;
 use crate::store::{SigningKeyRecord, Store};
 
 /// One signing key with its parsed form and published JWK.
-pub struct SigningKey {
+pub(crate) struct SigningKey {
     pub kid: String,
     pair: RsaKeyPair,
     pub jwk: Jwk,
@@ -35,7 +35,7 @@ impl std::fmt::Debug for SigningKey {
 /// Which JWS header Entra puts on a token: v1.0 access tokens carry `x5t` and `kid`, v2.0
 /// tokens only `kid`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HeaderKind {
+pub(crate) enum HeaderKind {
     V1,
     V2,
 }
@@ -64,7 +64,11 @@ impl SigningKey {
     }
 
     /// Signs `claims` as a compact RS256 JWS.
-    pub fn sign(&self, kind: HeaderKind, claims: &impl Serialize) -> Result<String, ServerError> {
+    pub(crate) fn sign(
+        &self,
+        kind: HeaderKind,
+        claims: &impl Serialize,
+    ) -> Result<String, ServerError> {
         let header = JwsHeader {
             alg: "RS256".into(),
             typ: Some("JWT".into()),
@@ -91,13 +95,13 @@ impl SigningKey {
 
 /// The published key set; the newest key signs.
 #[derive(Debug)]
-pub struct KeySet {
+pub(crate) struct KeySet {
     keys: Vec<Arc<SigningKey>>,
 }
 
 impl KeySet {
     /// Loads the persisted keys, creating the first one on a new store.
-    pub async fn load_or_create(store: &dyn Store, now: i64) -> Result<Self, ServerError> {
+    pub(crate) async fn load_or_create(store: &dyn Store, now: i64) -> Result<Self, ServerError> {
         let mut records = store.signing_keys().await?;
         if records.is_empty() {
             let record = generate_key(now)?;
@@ -112,14 +116,14 @@ impl KeySet {
         Ok(Self { keys })
     }
 
-    pub fn active(&self) -> &SigningKey {
+    pub(crate) fn active(&self) -> &SigningKey {
         // load_or_create guarantees at least one key.
         #[allow(clippy::indexing_slicing)]
         &self.keys[self.keys.len() - 1]
     }
 
     /// Verifies an RS256 signature made by one of this server's keys.
-    pub fn verify_rs256(&self, kid: &str, message: &[u8], signature: &[u8]) -> bool {
+    pub(crate) fn verify_rs256(&self, kid: &str, message: &[u8], signature: &[u8]) -> bool {
         let Some(key) = self.keys.iter().find(|k| k.kid == kid) else {
             return false;
         };
@@ -131,7 +135,7 @@ impl KeySet {
         .is_ok()
     }
 
-    pub fn jwks(&self, issuer: Option<&str>) -> JwkSet {
+    pub(crate) fn jwks(&self, issuer: Option<&str>) -> JwkSet {
         JwkSet {
             keys: self
                 .keys

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 
 use tessera_proto::clock::{Clock as _, OffsetClock, Random};
 
-use crate::config::{Database, redact_database};
 use crate::crypto::{self, SystemRandom};
 use crate::error::ServerError;
+use crate::setup::config::{Database, redact_database};
 use crate::store::User;
 
 const BATCH: usize = 5_000;

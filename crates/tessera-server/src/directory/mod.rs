@@ -2,6 +2,10 @@
 //! through an in-process cache so the hot path (client credentials) touches no database.
 //! Writes here, and other servers' writes the store reports, clear the cache at once.
 
+mod lockout;
+
+pub(crate) use lockout::Lockout;
+
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
@@ -15,14 +19,14 @@ use crate::store::{
 
 /// The tenant aliases of the v2.0 endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TenantAlias {
+pub(crate) enum TenantAlias {
     Common,
     Organizations,
     Consumers,
 }
 
 impl TenantAlias {
-    pub fn parse(segment: &str) -> Option<Self> {
+    pub(crate) fn parse(segment: &str) -> Option<Self> {
         match segment.to_ascii_lowercase().as_str() {
             "common" => Some(Self::Common),
             "organizations" => Some(Self::Organizations),
@@ -31,7 +35,7 @@ impl TenantAlias {
         }
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Common => "common",
             Self::Organizations => "organizations",
@@ -60,7 +64,7 @@ pub struct Resource {
 
 /// `user` with its sign-in sessions revoked at `now`: refresh tokens of earlier generations
 /// stop working and CAE-capable access tokens issued before `now` are challenged.
-pub fn revoked(user: User, now: time::OffsetDateTime) -> User {
+pub(crate) fn revoked(user: User, now: time::OffsetDateTime) -> User {
     User {
         tokens_valid_after: now.unix_timestamp(),
         revoked_at_ms: i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX),
@@ -72,7 +76,7 @@ pub fn revoked(user: User, now: time::OffsetDateTime) -> User {
 /// Microsoft Graph's service principal in a tenant. Graph is not an app registration here,
 /// but policies can be assigned to its service principal as in Entra; its id is derived from
 /// the tenant so it is stable without being stored.
-pub fn graph_service_principal_id(tenant_id: &str) -> String {
+pub(crate) fn graph_service_principal_id(tenant_id: &str) -> String {
     let d =
         crate::crypto::sha256(format!("tessera graph service principal|{tenant_id}").as_bytes());
     let mut b = [0u8; 16];

@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::error::ServerError;
 
 /// Atomically writes `bytes` to `path` with mode 0600, creating parent directories (0700).
-pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ServerError> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ServerError> {
     let parent = path.parent().unwrap_or(Path::new("."));
     create_private_dir(parent)?;
     let ctx = |what: &str| format!("{what} {}", path.display());
@@ -26,7 +26,7 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ServerError> {
     Ok(())
 }
 
-pub fn create_private_dir(dir: &Path) -> Result<(), ServerError> {
+pub(crate) fn create_private_dir(dir: &Path) -> Result<(), ServerError> {
     use std::os::unix::fs::DirBuilderExt as _;
     std::fs::DirBuilder::new()
         .recursive(true)

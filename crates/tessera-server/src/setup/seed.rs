@@ -10,16 +10,16 @@ use serde::{Deserialize, Serialize};
 use tessera_proto::GRAPH_RESOURCE;
 use tessera_proto::clock::Random;
 
-use crate::config::secret_credential;
 use crate::crypto;
 use crate::directory::Directory;
 use crate::error::ServerError;
-use crate::files::write_private;
+use crate::infra::files::write_private;
+use crate::setup::config::secret_credential;
 use crate::store::{Application, Tenant, User};
 
-pub const DEMO_FILE: &str = "demo.json";
+pub(crate) const DEMO_FILE: &str = "demo.json";
 const META_KEY: &str = "demo";
-pub const DEMO_DOMAIN: &str = "demo.tessera.test";
+pub(crate) const DEMO_DOMAIN: &str = "demo.tessera.test";
 
 #[derive(Serialize, Deserialize)]
 pub struct DemoFile {
@@ -73,17 +73,17 @@ struct DemoIds {
     username: String,
 }
 
-pub const DAEMON_ROLES: [&str; 4] = [
+pub(crate) const DAEMON_ROLES: [&str; 4] = [
     "User.Read.All",
     "Group.Read.All",
     "Application.ReadWrite.All",
     "Policy.ReadWrite.ApplicationConfiguration",
 ];
-pub const PUBLIC_SCOPES: [&str; 4] = ["User.Read", "openid", "profile", "offline_access"];
+pub(crate) const PUBLIC_SCOPES: [&str; 4] = ["User.Read", "openid", "profile", "offline_access"];
 
 /// Seeds the demo tenant on first start and (re)writes `demo.json` with the current URLs.
 /// Returns the file's contents.
-pub async fn ensure_demo(
+pub(crate) async fn ensure_demo(
     directory: &Directory,
     data_dir: &Path,
     base_url: &str,
@@ -349,9 +349,9 @@ fn write_certificate(dir: &Path, random: &dyn Random, now: i64) -> Result<CertFi
         .write()
         .map_err(|e| err("PFX", &e))?;
     let files = CertFiles {
-        cert: crate::tls::absolute(&dir.join("daemon-cert.pem")),
-        key: crate::tls::absolute(&dir.join("daemon-key.pem")),
-        pfx: crate::tls::absolute(&dir.join("daemon.pfx")),
+        cert: crate::infra::tls::absolute(&dir.join("daemon-cert.pem")),
+        key: crate::infra::tls::absolute(&dir.join("daemon-key.pem")),
+        pfx: crate::infra::tls::absolute(&dir.join("daemon.pfx")),
         pfx_password,
         cert_der,
     };
