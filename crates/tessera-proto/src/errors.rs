@@ -66,8 +66,10 @@ catalogue! {
         "The provided authorization code or refresh token has expired due to inactivity. Send a new interactive authorization request for this user and resource.");
     REFRESH_TOKEN_INACTIVE = (700082, "invalid_grant", 400, true,
         "The refresh token has expired due to inactivity. The token was issued on {} and was inactive for {}.");
+    /// Wording from a real response recorded in azure-sdk-for-js's identity test recordings
+    /// (CAE revocation): the grant's issue time, then the user's `TokensValidFrom`.
     GRANT_REVOKED = (50173, "invalid_grant", 400, true,
-        "The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password.");
+        "The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password. The grant was issued on '{}' and the TokensValidFrom date (before which tokens are not valid) for this user is '{}'.");
     GRANT_INVALID = (70000, "invalid_grant", 400, true, "Provided grant is invalid or malformed.");
     MALFORMED_REQUEST = (9002313, "invalid_grant", 400, true, "Invalid request. Request is malformed or invalid.");
     ASSERTION_TIME_RANGE = (700024, "invalid_client", 401, true,
@@ -156,6 +158,9 @@ catalogue! {
         "Assertion audience does not match the Client app presenting the assertion. The audience in the assertion was '{}' and the expected audience is '{}'.");
     OBO_EXPIRED_ASSERTION = (500133, "invalid_grant", 400, true,
         "Assertion is not within its valid time range. Ensure that the access token is not expired before using it for user assertion, or request a new token.");
+    /// An on-behalf-of assertion that is not a JWT at all. `error` and status as in MSAL.NET's
+    /// recorded 50027 response (`invalid_request`, 400); wording as Entra prints it.
+    OBO_MALFORMED_ASSERTION = (50027, "invalid_request", 400, true, "JWT token is invalid or malformed.");
     /// Wording UNCONFIRMED.
     OBO_BAD_USE = (50027, "invalid_request", 400, false,
         "The jwt-bearer grant needs requested_token_use=on_behalf_of and an 'assertion'.");
@@ -178,6 +183,24 @@ catalogue! {
         "The server terminated an operation because it encountered a client request loop. Please contact your app vendor.");
 }
 
+/// The `suberror` Entra sends with a code, which MSAL reads to classify the failure:
+/// `bad_token` makes msal-node and MSAL.NET raise an interaction-required error and drop the
+/// refresh token from their cache; `basic_action` and `consent_required` tell the app that an
+/// interactive sign-in resolves it. Sources: real responses recorded in azure-sdk-for-js's
+/// identity tests (50173 and 50034 with `bad_token`), public Entra responses with 50076 and
+/// `basic_action`, MSAL's `InvalidGrantClassification`/`InteractionRequiredAuthErrorCodes`.
+/// 700082 with `bad_token` is what MSAL JS's "handle bad_token" change (PR 6757) was made for;
+/// not seen in a recording here (UNCONFIRMED, as is 50055's `user_password_expired`).
+pub fn suberror_for(code: u32) -> Option<&'static str> {
+    match code {
+        50173 | 700082 | 50034 => Some("bad_token"),
+        50076 | 50079 => Some("basic_action"),
+        65001 => Some("consent_required"),
+        50055 => Some("user_password_expired"),
+        _ => None,
+    }
+}
+
 /// Looks a code up in the catalogue (the first entry wins where one code has two wordings).
 pub fn lookup(code: u32) -> Option<&'static Aadsts> {
     CATALOGUE.iter().find(|e| e.code == code)
@@ -198,7 +221,7 @@ impl Aadsts {
         AadstsError {
             entry: self,
             message,
-            suberror: None,
+            suberror: suberror_for(self.code),
             claims: None,
         }
     }
@@ -311,6 +334,34 @@ mod tests {
         assert!(d.starts_with("AADSTS7000215: Invalid client secret provided."));
         assert!(d.ends_with("Trace ID: t Correlation ID: c Timestamp: 2026-01-02 03:04:05Z"));
         assert!(v.get("suberror").is_none());
+    }
+
+    #[test]
+    fn dead_grants_carry_bad_token() {
+        for e in [
+            REFRESH_TOKEN_INACTIVE.with(&["a", "b"]),
+            GRANT_REVOKED.with(&["a", "b"]),
+            USER_NOT_FOUND.with(&["a", "b"]),
+        ] {
+            let v = serde_json::to_value(e.to_response("t", "c", "x")).expect("serialises");
+            assert_eq!(v["suberror"], "bad_token", "{}", e.code());
+        }
+        let consent = CONSENT_REQUIRED
+            .with(&["a", "b"])
+            .to_response("t", "c", "x");
+        assert_eq!(consent.suberror.as_deref(), Some("consent_required"));
+        let mfa = MFA_REQUIRED.with(&["a"]).to_response("t", "c", "x");
+        assert_eq!(mfa.suberror.as_deref(), Some("basic_action"));
+        assert_eq!(INVALID_PASSWORD.err().suberror, None);
+    }
+
+    #[test]
+    fn revoked_grant_names_both_dates() {
+        let e = GRANT_REVOKED.with(&[
+            "2021-10-29T17:06:26.0000000Z",
+            "2021-10-29T17:16:00.0000000Z",
+        ]);
+        assert!(e.message.ends_with("The grant was issued on '2021-10-29T17:06:26.0000000Z' and the TokensValidFrom date (before which tokens are not valid) for this user is '2021-10-29T17:16:00.0000000Z'."));
     }
 
     #[test]

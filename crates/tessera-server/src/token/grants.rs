@@ -536,14 +536,13 @@ pub(super) async fn refresh_token(
     }
     let app = application(state, &tenant, &client_id).await?;
     let acr = authenticate_user_flow(state, req, &tenant, &app, presented).await?;
-    if record.revoked {
-        return Err(aadsts::GRANT_REVOKED.err().into());
-    }
     let Some(user) = state.directory.user(&tenant.id, &record.user_id).await? else {
-        return Err(aadsts::GRANT_REVOKED.err().into());
+        return Err(aadsts::USER_NOT_FOUND
+            .with(&[&record.user_id, &tenant.id])
+            .into());
     };
-    if record.generation < user.session_generation {
-        return Err(aadsts::GRANT_REVOKED.err().into());
+    if record.revoked || record.generation < user.session_generation {
+        return Err(super::grant_revoked(record.issued_at, &user).into());
     }
     if !user.account_enabled {
         return Err(aadsts::USER_DISABLED.err().into());

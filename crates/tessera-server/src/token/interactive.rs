@@ -56,7 +56,7 @@ async fn active_user(state: &AppState, tenant: &Tenant, user_id: &str) -> Result
         .directory
         .user(&tenant.id, user_id)
         .await?
-        .ok_or_else(|| aadsts::GRANT_REVOKED.err())?;
+        .ok_or_else(|| aadsts::USER_NOT_FOUND.with(&[user_id, &tenant.id]))?;
     if !user.account_enabled {
         return Err(aadsts::USER_DISABLED.err().into());
     }
@@ -230,7 +230,7 @@ pub(super) async fn on_behalf_of(
         &super::grants::assertion_audiences(state, req, &tenant),
     )
     .await?;
-    let parsed = jwt::parse(&assertion).map_err(|_| aadsts::OBO_BAD_ASSERTION.err())?;
+    let parsed = jwt::parse(&assertion).map_err(|_| aadsts::OBO_MALFORMED_ASSERTION.err())?;
     let kid = parsed.header.kid.clone().unwrap_or_default();
     if parsed.header.alg != "RS256"
         || !state

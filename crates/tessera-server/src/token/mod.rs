@@ -153,6 +153,11 @@ pub(crate) fn entra_time(unix: i64) -> String {
         .unwrap_or_default()
 }
 
+/// AADSTS50173 for a grant issued at `issued_at` to a user whose sessions were revoked.
+pub(crate) fn grant_revoked(issued_at: i64, user: &crate::store::User) -> AadstsError {
+    aadsts::GRANT_REVOKED.with(&[&entra_time(issued_at), &entra_time(user.tokens_valid_after)])
+}
+
 /// Runs a token request. Returns the grant label (for metrics) with the outcome.
 pub(crate) async fn token(
     state: &AppState,

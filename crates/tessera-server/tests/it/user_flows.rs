@@ -566,3 +566,73 @@ async fn on_behalf_of_trades_an_api_token_for_a_graph_token_for_the_same_user() 
         .await;
     assert_eq!(status, 400);
 }
+
+/// A dead refresh token is answered as Entra answers it: `suberror: bad_token` (msal-node then
+/// raises InteractionRequiredAuthError and drops the token), and 50173 names both dates.
+#[tokio::test]
+async fn dead_refresh_tokens_carry_bad_token_and_entra_wording() {
+    let s = server().await;
+    let (_, first) = ropc(
+        &s,
+        "megan@contoso.example",
+        "Megan-Pass-1",
+        "User.Read offline_access",
+    )
+    .await;
+    let rt = first["refresh_token"].as_str().expect("rt").to_owned();
+    let r = s
+        .client
+        .post(format!("{}/_tessera/test/revoke-sessions", s.base))
+        .json(&serde_json::json!({"tenant": "contoso.example", "user": "megan@contoso.example"}))
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(r.status().as_u16(), 204);
+    let (status, body) = refresh(&s, PUBLIC_APP, &rt, &[]).await;
+    assert_eq!((status, aadsts_code(&body)), (400, 50173), "{body}");
+    assert_eq!(body["suberror"], "bad_token", "{body}");
+    let d = body["error_description"].as_str().expect("description");
+    assert!(
+        d.contains("The grant was issued on '20")
+            && d.contains("' and the TokensValidFrom date (before which tokens are not valid) for this user is '20"),
+        "{d}"
+    );
+
+    let (_, second) = ropc(
+        &s,
+        "megan@contoso.example",
+        "Megan-Pass-1",
+        "User.Read offline_access",
+    )
+    .await;
+    let rt = second["refresh_token"].as_str().expect("rt").to_owned();
+    s.advance_clock(91 * 86_400).await;
+    let (status, body) = refresh(&s, PUBLIC_APP, &rt, &[]).await;
+    assert_eq!((status, aadsts_code(&body)), (400, 700082), "{body}");
+    assert_eq!(body["suberror"], "bad_token", "{body}");
+}
+
+/// An on-behalf-of assertion that is not a JWT: AADSTS50027 as Entra words it, not 50013.
+#[tokio::test]
+async fn malformed_obo_assertion_is_50027() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path(), OBO_CONFIG);
+    let s = TestServer::start_in(dir, |o| {
+        o.config_file = Some(config);
+        o.test_mode = true;
+    })
+    .await;
+    let (status, err) = obo(&s, "not-a-jwt").await;
+    assert_eq!(
+        (status, err["error"].as_str(), aadsts_code(&err)),
+        (400, Some("invalid_request"), 50027),
+        "{err}"
+    );
+    assert!(
+        err["error_description"]
+            .as_str()
+            .expect("description")
+            .starts_with("AADSTS50027: JWT token is invalid or malformed."),
+        "{err}"
+    );
+}
