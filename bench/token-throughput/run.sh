@@ -3,6 +3,8 @@
 #   peer       node-oidc-provider, RS256 JWT access tokens, plain HTTP (the canonical peer setup)
 #   peer-https the same node-oidc-provider configuration over HTTPS (peer-https.mjs, ECDSA P-256 cert)
 #   tessera    HTTPS (its only mode)
+#   tessera-prev  another tessera build ($TESSERA_PREV_BIN), e.g. the previous commit's, so a
+#              change is measured against what it replaces in the same run
 # plus `openssl speed rsa2048` (one process = one core) as the RSA-2048 signing bound.
 #
 # Each rep runs every server in $SERVERS (the order rotates by one place per rep), each started
@@ -22,6 +24,7 @@ SERVERS=${SERVERS:-"peer peer-https tessera"}
 SCRATCH=${SCRATCH:-/root/bench-scratch}
 PEER_DIR=${PEER_DIR:-/work/shared/bench/oidc-provider}
 TESSERA_BIN=${TESSERA_BIN:-/root/tt-target/release/tessera}
+TESSERA_PREV_BIN=${TESSERA_PREV_BIN:-}
 PEER_PORT=${PEER_PORT:-39300}
 PEER_HTTPS_PORT=${PEER_HTTPS_PORT:-39301}
 TESSERA_PORT=${TESSERA_PORT:-39443}
@@ -46,7 +49,7 @@ is_int "$DUR" 1 120 || die "DUR must be 1..120 (seconds)"
 is_int "$WARMUP" 0 60 || die "WARMUP must be 0..60 (seconds)"
 is_int "$OPENSSL_SECONDS" 1 30 || die "OPENSSL_SECONDS must be 1..30"
 is_int "$START_TIMEOUT" 1 600 || die "START_TIMEOUT must be 1..600"
-for s in $SERVERS; do [[ $s == peer || $s == peer-https || $s == tessera ]] || die "SERVERS may only list peer, peer-https and tessera"; done
+for s in $SERVERS; do [[ $s == peer || $s == peer-https || $s == tessera || $s == tessera-prev ]] || die "SERVERS may only list peer, peer-https, tessera and tessera-prev"; done
 [[ -n ${SERVERS// /} ]] || die "SERVERS is empty"
 
 for tool in wrk curl openssl python3 getconf; do
@@ -63,6 +66,9 @@ if has_server peer; then
 fi
 if has_server peer-https; then
   [[ -f $HERE/peer-https.mjs ]] || die "$HERE/peer-https.mjs not found"
+fi
+if has_server tessera-prev; then
+  [[ -x $TESSERA_PREV_BIN ]] || die "tessera-prev needs TESSERA_PREV_BIN, an executable tessera build"
 fi
 if has_server tessera; then
   [[ -x $TESSERA_BIN ]] || die "tessera binary $TESSERA_BIN not found (CARGO_TARGET_DIR=/root/tt-target cargo build --release, or set TESSERA_BIN)"
@@ -175,9 +181,9 @@ start_peer_https() { # log
   BODY=$PEER_BODY
 }
 
-start_tessera() { # log
+start_tessera() { # log [binary]
   DATA_DIR=$(mktemp -d "$SCRATCH/tessera-data.XXXXXX")
-  "$TESSERA_BIN" serve --listen "127.0.0.1:$TESSERA_PORT" --data-dir "$DATA_DIR" >"$1" 2>&1 &
+  "${2:-$TESSERA_BIN}" serve --listen "127.0.0.1:$TESSERA_PORT" --data-dir "$DATA_DIR" >"$1" 2>&1 &
   SERVER_PID=$!
   local deadline=$(( SECONDS + START_TIMEOUT )) info
   # demo.json appears once tessera listens; wait until it exists and parses.
@@ -266,6 +272,9 @@ run_one() { # rep order server
     tessera)
       start_tessera "$log"; scheme=https; port=$TESSERA_PORT
       out "== rep $rep/$REPS #$order: tessera, HTTPS (TLS; wrk does not verify the cert), POST $URL" ;;
+    tessera-prev)
+      start_tessera "$log" "$TESSERA_PREV_BIN"; scheme=https; port=$TESSERA_PORT
+      out "== rep $rep/$REPS #$order: tessera-prev, HTTPS (TLS; wrk does not verify the cert), POST $URL" ;;
   esac
   local verdict
   verdict=$(probe)
@@ -340,6 +349,9 @@ fi
 if has_server peer-https; then
   make_peer_tls
   out "# peer-https: $node_desc, $HERE/peer-https.mjs (sha256 $(sha256sum "$HERE/peer-https.mjs" | cut -c1-16)), RS256 jwt, same provider configuration as peer, https.createServer with an ECDSA P-256 server cert + P-256 CA ($PEER_TLS_DIR), scope=api.read"
+fi
+if has_server tessera-prev; then
+  out "# tessera-prev: $TESSERA_PREV_BIN sha256 $(sha256sum "$TESSERA_PREV_BIN" | cut -c1-16) built $(date -u -r "$TESSERA_PREV_BIN" +%Y-%m-%dT%H:%M:%SZ), version '$(timeout 10 "$TESSERA_PREV_BIN" --version 2>/dev/null | head -1 || true)'"
 fi
 if has_server tessera; then
   out "# tessera: $TESSERA_BIN sha256 $(sha256sum "$TESSERA_BIN" | cut -c1-16) built $(date -u -r "$TESSERA_BIN" +%Y-%m-%dT%H:%M:%SZ), version '$(timeout 10 "$TESSERA_BIN" --version 2>/dev/null | head -1 || true)', repo HEAD $(git -C "$HERE" rev-parse --short HEAD 2>/dev/null || echo none), RUST_LOG='${RUST_LOG:-}'; scope=https://graph.microsoft.com/.default"

@@ -21,6 +21,7 @@ LABELS = {
     "peer": "node-oidc-provider RS256 (HTTP)",
     "peer-https": "node-oidc-provider RS256 (HTTPS)",
     "tessera": "tessera (HTTPS)",
+    "tessera-prev": "tessera, previous build (HTTPS)",
 }
 PEERS = [  # (server, how the ratio rows name it)
     ("peer", "peer HTTP"),
@@ -100,7 +101,7 @@ def main():
     ]
     print("| server | runs | " + " | ".join(c[0] for c in cols) + " | non-2xx |")
     print("|---|---|" + "---|" * len(cols) + "---|")
-    for server in ("tessera", "peer-https", "peer"):
+    for server in ("tessera", "tessera-prev", "peer-https", "peer"):
         rs = runs.get(server)
         if not rs:
             continue
@@ -158,6 +159,15 @@ def main():
               f"{met('rsa_bound', v)} |")
     if not t:
         print("| (no tessera runs in this file) | | | | |")
+    # A change against the build it replaces, measured in the same run (no target: it must not
+    # regress, which the per-rep range shows).
+    tp = runs.get("tessera-prev", [])
+    if t and tp:
+        for label, key in (("throughput (2xx req/s)", "ok_rps"), ("p99", "p99_ms"),
+                           ("tokens per server CPU-s", "tok_per_cpu_s")):
+            v = div(med(t, key), med(tp, key))
+            rng = per_rep(t, by_rep(tp, key), key, div)
+            print(f"| tessera / previous build {label} | {v:.2f} | {rng} | — | — |")
     # What TLS costs the peer (no target; explains the gap between the two peer comparisons).
     ph, p = runs.get("peer-https", []), runs.get("peer", [])
     if ph and p:
