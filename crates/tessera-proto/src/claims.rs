@@ -93,6 +93,30 @@ pub struct IdTokenClaims {
     pub ver: String,
 }
 
+/// A v1.0 ID token, as the v1 token endpoint returns it (unsigned: `alg` `none`, because it
+/// comes straight from the token endpoint over TLS; go-oidc issue 350 and ADAL for Java issue
+/// 117, "by design"). Claims as in Microsoft's ID token reference for v1.0.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct V1IdTokenClaims {
+    pub aud: String,
+    pub iss: String,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+    pub amr: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub family_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<String>,
+    pub name: String,
+    pub oid: String,
+    pub sub: String,
+    pub tid: String,
+    pub unique_name: String,
+    pub upn: String,
+    pub ver: String,
+}
+
 /// The claims of a client assertion (`private_key_jwt`). Times may be floats (MSAL Python
 /// sends `time.time()` values) and `aud` a string or an array.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

@@ -65,6 +65,36 @@ pub struct TokenResponse {
     pub client_info: Option<String>,
 }
 
+/// A successful response of the v1.0 token endpoint (`/{tenant}/oauth2/token`): the numbers
+/// are strings, and `expires_on`, `not_before` (epoch seconds) and `resource` are added, as in
+/// Entra's recorded v1 responses (research notes §3.1) and the classic PowerShell recipes that
+/// print them. Field order is Entra's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct V1TokenResponse {
+    pub token_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    pub expires_in: String,
+    pub ext_expires_in: String,
+    pub expires_on: String,
+    pub not_before: String,
+    pub resource: String,
+    pub access_token: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+}
+
+impl V1TokenResponse {
+    /// The JSON body as the v1 endpoint writes it: `/` escaped as `\/` (recorded; both forms
+    /// are the same JSON to any parser, but scripts that grep the raw body see Entra's).
+    pub fn to_json(&self) -> Vec<u8> {
+        let text = serde_json::to_string(self).unwrap_or_default();
+        text.replace('/', "\\/").into_bytes()
+    }
+}
+
 /// `client_info`: identifies the account as `uid.utid` for client caches.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientInfo {
@@ -126,6 +156,29 @@ mod tests {
             s,
             r#"{"token_type":"Bearer","expires_in":3599,"ext_expires_in":3599,"access_token":"a"}"#
         );
+    }
+
+    #[test]
+    fn v1_response_has_string_numbers_and_escaped_slashes() {
+        let r = V1TokenResponse {
+            token_type: "Bearer".into(),
+            scope: None,
+            expires_in: "3599".into(),
+            ext_expires_in: "3599".into(),
+            expires_on: "1740688710".into(),
+            not_before: "1740684815".into(),
+            resource: "https://graph.microsoft.com".into(),
+            access_token: "a".into(),
+            refresh_token: None,
+            id_token: None,
+        };
+        let body = String::from_utf8(r.to_json()).expect("utf-8");
+        assert_eq!(
+            body,
+            r#"{"token_type":"Bearer","expires_in":"3599","ext_expires_in":"3599","expires_on":"1740688710","not_before":"1740684815","resource":"https:\/\/graph.microsoft.com","access_token":"a"}"#
+        );
+        let back: V1TokenResponse = serde_json::from_slice(body.as_bytes()).expect("parses");
+        assert_eq!(back, r);
     }
 
     #[test]

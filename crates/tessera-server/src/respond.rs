@@ -96,12 +96,17 @@ pub(crate) fn aadsts_response(state: &AppState, err: &AadstsError, correlation: 
 pub(crate) fn json_body(
     value: &impl serde::Serialize,
 ) -> ([(HeaderName, HeaderValue); 1], Vec<u8>) {
+    json_bytes(serde_json::to_vec(value).unwrap_or_default())
+}
+
+/// A JSON body already serialized (a shape with its own rules, such as the v1 token response).
+pub(crate) fn json_bytes(body: Vec<u8>) -> ([(HeaderName, HeaderValue); 1], Vec<u8>) {
     (
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json; charset=utf-8"),
         )],
-        serde_json::to_vec(value).unwrap_or_default(),
+        body,
     )
 }
 

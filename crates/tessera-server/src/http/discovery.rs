@@ -1,7 +1,9 @@
 //! Discovery: the OpenID configuration per tenant (GUID, domain or alias), the JWKS,
 //! instance discovery and user realm, in the shapes MSAL reads.
 
-use axum::extract::{Path, Query, RawQuery};
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, Path, Query, RawQuery};
 use axum::http::{HeaderMap, HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -67,22 +69,48 @@ fn unknown_tenant(
     )
 }
 
-pub(crate) async fn openid_configuration(
-    state: Shared,
-    Path(segment): Path<String>,
-    RawQuery(query): RawQuery,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
-    let state = state.0;
-    let (path_tenant, issuer_tenant) = match tenant_segment(&state, &segment).await {
-        Ok(Some(t)) => t,
-        Ok(None) => return unknown_tenant(&state, &segment, &headers, query.as_deref()),
-        Err(r) => return r,
-    };
-    let base = base_url(&state, &headers, &uri);
-    let alias = TenantAlias::parse(&segment).is_some();
-    let ep = |p: &str| format!("{base}/{path_tenant}/{p}");
+/// What a discovery document is built from: the base URL the client used, the tenant as the
+/// path names it (an alias keeps its name, a domain becomes the GUID) and as the issuer names it.
+pub(crate) struct Discovered {
+    base: String,
+    path_tenant: String,
+    issuer_tenant: String,
+    alias: bool,
+}
+
+impl FromRequestParts<Arc<AppState>> for Discovered {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Response> {
+        let Path(segment) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let query = parts.uri.query();
+        let (path_tenant, issuer_tenant) = match tenant_segment(state, &segment).await? {
+            Some(t) => t,
+            None => return Err(unknown_tenant(state, &segment, &parts.headers, query)),
+        };
+        Ok(Self {
+            base: base_url(state, &parts.headers, &parts.uri),
+            path_tenant,
+            issuer_tenant,
+            alias: TenantAlias::parse(&segment).is_some(),
+        })
+    }
+}
+
+impl Discovered {
+    fn endpoint(&self, path: &str) -> String {
+        format!("{}/{}/{path}", self.base, self.path_tenant)
+    }
+}
+
+pub(crate) async fn openid_configuration(d: Discovered) -> Response {
+    let (base, issuer_tenant, alias) = (&d.base, &d.issuer_tenant, d.alias);
+    let ep = |p: &str| d.endpoint(p);
     let strs = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
     cacheable(&OpenIdConfiguration {
         token_endpoint: ep("oauth2/v2.0/token"),
@@ -133,6 +161,45 @@ pub(crate) async fn openid_configuration(
         msgraph_host: base.trim_start_matches("https://").to_owned(),
         rbac_url: "https://pas.windows.net".into(),
     })
+}
+
+/// The v1.0 OpenID configuration (`/{tenant}/.well-known/openid-configuration`): issuer
+/// `https://sts.windows.net/{tid}/` (the `iss` of every v1 token, whatever host served it),
+/// the v1 endpoints, and the fields the v1 document adds (research notes §1.4).
+pub(crate) async fn openid_configuration_v1(d: Discovered) -> Response {
+    let (base, issuer_tenant, alias) = (&d.base, &d.issuer_tenant, d.alias);
+    let ep = |p: &str| d.endpoint(p);
+    let mut doc = serde_json::json!({
+        "token_endpoint": ep("oauth2/token"),
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+        "jwks_uri": format!("{base}/common/discovery/keys"),
+        "response_modes_supported": ["query", "fragment", "form_post"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "response_types_supported": ["code", "id_token", "code id_token", "token id_token", "token"],
+        "scopes_supported": ["openid"],
+        "issuer": format!("https://sts.windows.net/{issuer_tenant}/"),
+        "microsoft_multi_refresh_token": true,
+        "authorization_endpoint": ep("oauth2/authorize"),
+        "device_authorization_endpoint": ep("oauth2/devicecode"),
+        "http_logout_supported": true,
+        "frontchannel_logout_supported": true,
+        "end_session_endpoint": ep("oauth2/logout"),
+        "claims_supported": ["sub", "iss", "cloud_instance_name", "cloud_instance_host_name",
+            "cloud_graph_host_name", "msgraph_host", "aud", "exp", "iat", "auth_time", "acr",
+            "amr", "nonce", "email", "given_name", "family_name", "nickname"],
+        "check_session_iframe": ep("oauth2/checksession"),
+        "userinfo_endpoint": ep("openid/userinfo"),
+        "cloud_instance_name": "microsoftonline.com",
+        "cloud_graph_host_name": "graph.windows.net",
+        "msgraph_host": base.trim_start_matches("https://"),
+        "rbac_url": "https://pas.windows.net",
+    });
+    if !alias {
+        doc["kerberos_endpoint"] = ep("kerberos").into();
+        doc["tenant_region_scope"] = "WW".into();
+    }
+    cacheable(&doc)
 }
 
 pub(crate) async fn jwks(

@@ -38,6 +38,14 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             post(token::token).get(token::wrong_method),
         )
         .route(
+            "/{tenant}/oauth2/token",
+            post(token::token).get(token::wrong_method),
+        )
+        .route(
+            "/{tenant}/.well-known/openid-configuration",
+            get(discovery::openid_configuration_v1),
+        )
+        .route(
             "/{tenant}/oauth2/v2.0/authorize",
             get(crate::signin::authorize).post(crate::signin::authorize),
         )

@@ -1,5 +1,6 @@
-//! `POST /{tenant}/oauth2/v2.0/token`: reads a bounded form body, hands the parameters to
-//! the token service and renders its answer with Entra's headers.
+//! `POST /{tenant}/oauth2/v2.0/token` and its v1.0 twin `/{tenant}/oauth2/token`: reads a
+//! bounded form body, hands the parameters to the token service and renders its answer, in
+//! the endpoint's shape, with Entra's headers.
 
 use axum::body::Body;
 use axum::extract::{Path, RawQuery};
@@ -9,8 +10,8 @@ use http_body_util::BodyExt as _;
 use tessera_proto::errors::{self as aadsts};
 
 use super::Shared;
-use crate::respond::{aadsts_response, base_url, correlation_id, json_body, no_store, set};
-use crate::token::{self, Failure, Params, TokenRequest};
+use crate::respond::{aadsts_response, base_url, correlation_id, no_store, set};
+use crate::token::{self, Endpoint, Failure, Params, TokenRequest};
 
 /// Largest accepted form body. Real requests are a few KiB (a client assertion with an
 /// `x5c` chain is the largest).
@@ -121,7 +122,13 @@ pub(crate) async fn token(
             return aadsts_response(&state, &f.into_aadsts(), &cid);
         }
     };
+    let endpoint = if uri.path().ends_with("/oauth2/token") {
+        Endpoint::V1
+    } else {
+        Endpoint::V2
+    };
     let request = TokenRequest {
+        endpoint,
         tenant,
         params,
         basic,
@@ -131,7 +138,7 @@ pub(crate) async fn token(
     match result {
         Ok(response) => {
             state.metrics.token_request(grant, "success");
-            let mut r = json_body(&response).into_response();
+            let mut r = crate::respond::json_bytes(response.to_json()).into_response();
             no_store(r.headers_mut());
             set(r.headers_mut(), "client-request-id", &cid);
             set(

@@ -386,22 +386,23 @@ pub(super) async fn user_response(
     )?;
     let oidc = g.delegated.oidc;
     let id_token = if oidc.openid {
-        Some(mint::id_token(
-            state,
-            &IdTokenSpec {
-                tenant: g.tenant,
-                client: g.app,
-                user: g.user,
-                profile: oidc.profile,
-                email: oidc.email,
-                nonce: g.nonce.clone(),
-                code: None,
-                session_id: &g.session_id,
-                base_url: &req.base_url,
-                now,
-                policies: &policies,
-            },
-        )?)
+        let spec = IdTokenSpec {
+            tenant: g.tenant,
+            client: g.app,
+            user: g.user,
+            profile: oidc.profile,
+            email: oidc.email,
+            nonce: g.nonce.clone(),
+            code: None,
+            session_id: &g.session_id,
+            base_url: &req.base_url,
+            now,
+            policies: &policies,
+        };
+        Some(match req.endpoint {
+            super::Endpoint::V2 => mint::id_token(state, &spec)?,
+            super::Endpoint::V1 => mint::id_token_v1(state, &spec),
+        })
     } else {
         None
     };

@@ -223,18 +223,24 @@ pub(crate) struct IdTokenSpec<'a> {
     pub policies: &'a PolicySnapshot,
 }
 
-pub(crate) fn id_token(state: &AppState, spec: &IdTokenSpec<'_>) -> Result<String, Failure> {
+/// An ID token's lifetime in seconds: the signing-in app's policy, else one hour.
+fn id_token_seconds(state: &AppState, spec: &IdTokenSpec<'_>) -> i64 {
     let objects = [
         spec.client.service_principal_id.as_str(),
         spec.client.object_id.as_str(),
     ];
-    let decision = lifetime::id_token_lifetime(&lifetime_inputs(
+    lifetime::id_token_lifetime(&lifetime_inputs(
         state,
         spec.tenant,
         spec.policies,
         &objects,
         false,
-    ));
+    ))
+    .seconds
+}
+
+pub(crate) fn id_token(state: &AppState, spec: &IdTokenSpec<'_>) -> Result<String, Failure> {
+    let lifetime = id_token_seconds(state, spec);
     let issued = spec.now - BACKDATE_SECONDS;
     let user = spec.user;
     let claims = IdTokenClaims {
@@ -242,7 +248,7 @@ pub(crate) fn id_token(state: &AppState, spec: &IdTokenSpec<'_>) -> Result<Strin
         iss: v2_issuer(spec.base_url, &spec.tenant.id),
         iat: issued,
         nbf: issued,
-        exp: spec.now + decision.seconds,
+        exp: spec.now + lifetime,
         email: if spec.email { user.mail.clone() } else { None },
         name: spec.profile.then(|| user.display_name.clone()),
         nonce: spec.nonce.clone(),
@@ -265,6 +271,35 @@ pub(crate) fn id_token(state: &AppState, spec: &IdTokenSpec<'_>) -> Result<Strin
         .active()
         .sign(HeaderKind::V2, &claims)
         .map_err(|e| Failure::Internal(e.to_string()))
+}
+
+/// A v1.0 ID token, as the v1 token endpoint returns it: unsigned (`alg` `none`, an empty
+/// signature), issuer `https://sts.windows.net/{tid}/`, `unique_name` and `upn`. Lifetime as
+/// for v2.0 ID tokens (one hour, or the applicable policy).
+pub(crate) fn id_token_v1(state: &AppState, spec: &IdTokenSpec<'_>) -> String {
+    let lifetime = id_token_seconds(state, spec);
+    let issued = spec.now - BACKDATE_SECONDS;
+    let user = spec.user;
+    let claims = tessera_proto::claims::V1IdTokenClaims {
+        aud: spec.client.client_id.clone(),
+        iss: format!("https://sts.windows.net/{}/", spec.tenant.id),
+        iat: issued,
+        nbf: issued,
+        exp: spec.now + lifetime,
+        amr: vec!["pwd".into()],
+        family_name: user.surname.clone(),
+        given_name: user.given_name.clone(),
+        name: user.display_name.clone(),
+        oid: user.id.clone(),
+        sub: pairwise_sub(&spec.tenant.id, &spec.client.client_id, &user.id),
+        tid: spec.tenant.id.clone(),
+        unique_name: user.user_principal_name.clone(),
+        upn: user.user_principal_name.clone(),
+        ver: "1.0".into(),
+    };
+    let header = b64::url_encode(br#"{"typ":"JWT","alg":"none"}"#);
+    let body = b64::url_encode(serde_json::to_vec(&claims).unwrap_or_default());
+    format!("{header}.{body}.")
 }
 
 /// Issues and stores a new refresh token in a sign-in session.

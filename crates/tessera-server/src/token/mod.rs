@@ -6,11 +6,12 @@ pub(crate) mod client_auth;
 mod grants;
 pub(crate) mod interactive;
 pub(crate) mod mint;
+mod v1;
 
 use std::collections::HashMap;
 
 use tessera_proto::errors::{self as aadsts, AadstsError};
-use tessera_proto::token::{GrantType, TokenResponse};
+use tessera_proto::token::{GrantType, TokenResponse, V1TokenResponse};
 
 use crate::state::AppState;
 use crate::store::StoreError;
@@ -43,6 +44,8 @@ pub(crate) const KNOWN_PARAMS: &[&str] = &[
     "claims",
     "client_info",
     "client-request-id",
+    // v1.0 endpoint only (`token::v1` turns it into a scope).
+    "resource",
 ];
 
 /// The known parameters of one request.
@@ -80,14 +83,50 @@ impl Params {
             .filter(|v| !v.is_empty())
     }
 
+    fn set(&mut self, name: &'static str, value: String) {
+        self.0.insert(name, value);
+    }
+
+    fn remove(&mut self, name: &str) {
+        self.0.remove(name);
+    }
+
     pub(crate) fn require(&self, name: &str) -> Result<&str, Failure> {
         self.get(name)
             .ok_or_else(|| aadsts::MISSING_PARAMETER.with(&[name]).into())
     }
 }
 
+/// Which token endpoint a request came to. The grants are the same; the parameters and the
+/// response's shape differ (`token::v1`), and the v1 endpoint issues v1 ID tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Endpoint {
+    /// `/{tenant}/oauth2/v2.0/token`
+    V2,
+    /// `/{tenant}/oauth2/token`
+    V1,
+}
+
+/// A token response in the shape of the endpoint that was asked.
+#[derive(Debug)]
+pub(crate) enum Answer {
+    V2(TokenResponse),
+    V1(V1TokenResponse),
+}
+
+impl Answer {
+    /// The JSON body, as that endpoint writes it.
+    pub(crate) fn to_json(&self) -> Vec<u8> {
+        match self {
+            Self::V2(r) => serde_json::to_vec(r).unwrap_or_default(),
+            Self::V1(r) => r.to_json(),
+        }
+    }
+}
+
 /// A token request as the HTTP layer hands it over.
 pub(crate) struct TokenRequest {
+    pub endpoint: Endpoint,
     /// The `{tenant}` path segment as sent.
     pub tenant: String,
     pub params: Params,
@@ -100,6 +139,7 @@ pub(crate) struct TokenRequest {
 impl std::fmt::Debug for TokenRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenRequest")
+            .field("endpoint", &self.endpoint)
             .field("tenant", &self.tenant)
             .field("params", &self.params)
             .field("basic", &self.basic.as_ref().map(|_| "[redacted]"))
@@ -161,8 +201,8 @@ pub(crate) fn grant_revoked(issued_at: i64, user: &crate::store::User) -> Aadsts
 /// Runs a token request. Returns the grant label (for metrics) with the outcome.
 pub(crate) async fn token(
     state: &AppState,
-    req: TokenRequest,
-) -> (&'static str, Result<TokenResponse, Failure>) {
+    mut req: TokenRequest,
+) -> (&'static str, Result<Answer, Failure>) {
     let grant = match req.params.get("grant_type") {
         None => {
             return (
@@ -181,6 +221,12 @@ pub(crate) async fn token(
             }
         },
     };
+    let v1_resource = req.params.get("resource").map(str::to_owned);
+    if req.endpoint == Endpoint::V1
+        && let Err(e) = v1::translate(&mut req.params, grant)
+    {
+        return (grant.label(), Err(e));
+    }
     let result = match grant {
         GrantType::ClientCredentials => grants::client_credentials(state, &req).await,
         GrantType::Password => grants::password(state, &req).await,
@@ -189,5 +235,14 @@ pub(crate) async fn token(
         GrantType::DeviceCode => interactive::device_code(state, &req).await,
         GrantType::JwtBearer => interactive::on_behalf_of(state, &req).await,
     };
-    (grant.label(), result)
+    let answer = result.and_then(|r| match req.endpoint {
+        Endpoint::V2 => Ok(Answer::V2(r)),
+        Endpoint::V1 => v1::response(
+            r,
+            v1_resource.as_deref(),
+            tessera_proto::clock::Clock::unix(state.clock.as_ref()),
+        )
+        .map(Answer::V1),
+    });
+    (grant.label(), answer)
 }

@@ -11,3 +11,4 @@ mod store;
 mod support;
 mod tokens;
 mod user_flows;
+mod v1;
