@@ -71,7 +71,7 @@ fn default_base(addr: SocketAddr) -> String {
         std::net::IpAddr::V6(ip) => format!("[{ip}]"),
         ip => ip.to_string(),
     };
-    format!("https://{host}:{}", addr.port())
+    respond::https_origin(&format!("{host}:{}", addr.port()))
 }
 
 impl Server {

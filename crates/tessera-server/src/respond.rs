@@ -65,10 +65,18 @@ pub(crate) fn base_url(state: &AppState, headers: &HeaderMap, uri: &axum::http::
             .any(|k| k.eq_ignore_ascii_case(host))
             && authority.bytes().all(|b| b.is_ascii_graphic())
         {
-            return format!("https://{authority}");
+            return https_origin(&authority);
         }
     }
     state.settings.public_base.clone()
+}
+
+/// `https://host[:port]` in its one canonical form: the default port 443 is never written, so
+/// a client that addressed `host:443` and one that addressed `host` see the same authority,
+/// issuer and URLs (msal-node compares the configured authority with discovery's issuer).
+pub(crate) fn https_origin(authority: &str) -> String {
+    let host = authority.strip_suffix(":443").unwrap_or(authority);
+    format!("https://{host}")
 }
 
 /// Entra's timestamp format: `YYYY-MM-DD HH:MM:SSZ`.
@@ -122,5 +130,18 @@ pub(crate) fn no_store(h: &mut HeaderMap) {
 pub(crate) fn set(h: &mut HeaderMap, name: &'static str, value: &str) {
     if let Ok(v) = HeaderValue::from_str(value) {
         h.insert(HeaderName::from_static(name), v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::https_origin;
+
+    #[test]
+    fn the_default_port_is_never_written() {
+        assert_eq!(https_origin("127.0.0.1:443"), "https://127.0.0.1");
+        assert_eq!(https_origin("[::1]:443"), "https://[::1]");
+        assert_eq!(https_origin("localhost:8443"), "https://localhost:8443");
+        assert_eq!(https_origin("login.example"), "https://login.example");
     }
 }

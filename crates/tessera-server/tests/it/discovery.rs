@@ -149,3 +149,53 @@ async fn instance_discovery_and_user_realm() {
         .await;
     assert_eq!(realm["account_type"], "Unknown");
 }
+
+/// On port 443 there is one canonical authority, without `:443`: in `demo.json`, in the
+/// issuer, and whether the client wrote the port or not (msal-node refuses an authority that
+/// differs from discovery's issuer).
+#[tokio::test]
+async fn port_443_has_one_canonical_authority() {
+    use http_body_util::BodyExt as _;
+    use tower::ServiceExt as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut server = tessera_server::Server::prepare(
+        tessera_server::ServeOptions::new(dir.path()),
+        "127.0.0.1:443".parse().expect("addr"),
+    )
+    .await
+    .expect("prepare");
+    assert_eq!(server.base_url, "https://127.0.0.1");
+    let demo = server.demo.take().expect("demo");
+    assert_eq!(
+        demo.authority,
+        format!("https://127.0.0.1/{}", demo.tenant_id)
+    );
+    for host in ["127.0.0.1:443", "127.0.0.1"] {
+        let response = server
+            .router()
+            .oneshot(
+                axum::http::Request::get(format!(
+                    "https://{host}/{}/v2.0/.well-known/openid-configuration",
+                    demo.tenant_id
+                ))
+                .body(axum::body::Body::empty())
+                .expect("request"),
+            )
+            .await
+            .expect("response");
+        assert_eq!(response.status().as_u16(), 200);
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        let doc: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(doc["issuer"], format!("{}/v2.0", demo.authority), "{host}");
+        assert_eq!(
+            doc["token_endpoint"],
+            format!("{}/oauth2/v2.0/token", demo.authority),
+            "{host}"
+        );
+    }
+}
