@@ -353,12 +353,40 @@ async fn wrong_method() -> GraphError {
     )
 }
 
-async fn unknown_segment() -> GraphError {
+async fn unknown_segment(uri: axum::extract::OriginalUri) -> GraphError {
+    let shown: String = unresolved_segment(uri.0.path()).chars().take(200).collect();
     GraphError::new(
         StatusCode::BAD_REQUEST,
         "BadRequest",
-        "Resource not found for the segment.",
+        format!("Resource not found for the segment '{shown}'."),
     )
+}
+
+/// The segment Graph names when it cannot resolve a path: an unknown collection is itself the
+/// culprit (`/v1.0/v1.0/users` names 'v1.0'); under a known one, the last segment is (a
+/// navigation or action this subset does not have: `/users/{id}/deviceStatuses`). Graph's
+/// full OData path resolution is richer; this matches what scripts see in the common cases.
+fn unresolved_segment(path: &str) -> &str {
+    const COLLECTIONS: &[&str] = &[
+        "me",
+        "users",
+        "groups",
+        "applications",
+        "servicePrincipals",
+        "policies",
+        "directoryObjects",
+        "$batch",
+    ];
+    let segments: Vec<&str> = path
+        .trim_start_matches('/')
+        .split('/')
+        .skip(1) // "v1.0"
+        .filter(|s| !s.is_empty())
+        .collect();
+    match segments.first() {
+        Some(first) if !COLLECTIONS.contains(first) => first,
+        _ => segments.last().copied().unwrap_or_default(),
+    }
 }
 
 /// Graph addresses applications and service principals by alternate key as
@@ -470,7 +498,17 @@ pub(crate) fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
 
 #[cfg(test)]
 mod tests {
-    use super::normalize_key_segments;
+    use super::{normalize_key_segments, unresolved_segment};
+
+    #[test]
+    fn the_unresolved_segment_is_named() {
+        assert_eq!(unresolved_segment("/v1.0/v1.0/users"), "v1.0");
+        assert_eq!(
+            unresolved_segment("/v1.0/users/abc/deviceStatuses"),
+            "deviceStatuses"
+        );
+        assert_eq!(unresolved_segment("/v1.0/nothing"), "nothing");
+    }
 
     #[test]
     fn alternate_keys_become_segments() {

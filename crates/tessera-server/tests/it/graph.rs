@@ -2001,3 +2001,24 @@ async fn graph_batch() {
     let r = get(&s, &t, "/groups").await;
     assert_ok_json(&r, 200);
 }
+
+/// A path this subset cannot resolve names the segment, as Graph does.
+#[tokio::test]
+async fn unknown_segments_are_named() {
+    let s = TestServer::start().await;
+    let t = demo_app_token(&s).await;
+    let r = get(&s, &t, "/users/x/deviceStatuses").await;
+    assert_error(
+        &r,
+        400,
+        "BadRequest",
+        Some("Resource not found for the segment 'deviceStatuses'."),
+    );
+    let r = get(&s, &t, "/nothingHere").await;
+    assert_error(
+        &r,
+        400,
+        "BadRequest",
+        Some("Resource not found for the segment 'nothingHere'."),
+    );
+}
