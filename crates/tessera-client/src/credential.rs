@@ -66,6 +66,10 @@ pub struct Identity {
     pub client_id: String,
     /// The user for delegated credentials; empty for app-only ones.
     pub account: String,
+    /// The credential that earns the tokens (a secret, a certificate, an assertion source):
+    /// another credential for the same client and account never reads them, so a wrong or
+    /// rotated secret is refused by the server instead of answered from the cache.
+    pub binding: Binding,
 }
 
 impl Identity {
@@ -75,7 +79,56 @@ impl Identity {
             authority: authority.url(),
             client_id: client_id.to_owned(),
             account: account.into(),
+            binding: Binding::NONE,
         }
+    }
+
+    /// The same identity, its tokens bound to the credential `binding` stands for.
+    #[must_use]
+    pub fn bound(self, binding: Binding) -> Self {
+        Self { binding, ..self }
+    }
+}
+
+/// A digest of the credential that earned a token. It is never written as is: the
+/// persistent cache keys entries by an HMAC of it under the cache's own key, so an entry's
+/// name says nothing about the secret.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Binding([u8; 32]);
+
+impl Binding {
+    /// Not bound: tokens that belong to a signed-in account (its refresh token earns them).
+    pub const NONE: Binding = Binding([0; 32]);
+
+    /// `kind` names what `material` is ("secret", "x5t#S256", "assertion-file", ...), so
+    /// equal bytes of two kinds never bind alike.
+    pub fn of(kind: &str, material: &[u8]) -> Self {
+        let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        ctx.update(b"tessera credential binding v1\0");
+        ctx.update(kind.as_bytes());
+        ctx.update(b"\0");
+        ctx.update(material);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ctx.finish().as_ref());
+        Self(out)
+    }
+
+    pub fn is_none(&self) -> bool {
+        *self == Self::NONE
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Binding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.is_none() {
+            "Binding(none)"
+        } else {
+            "Binding(..)"
+        })
     }
 }
 
@@ -121,6 +174,7 @@ pub struct ClientSecretCredential {
 impl Credential for ClientSecretCredential {
     fn identity(&self) -> Identity {
         Identity::new(&self.authority, &self.client_id, "")
+            .bound(Binding::of("secret", self.secret.expose().as_bytes()))
     }
 
     fn fetch<'a>(
@@ -408,6 +462,7 @@ impl ClientCertificateCredential {
 impl Credential for ClientCertificateCredential {
     fn identity(&self) -> Identity {
         Identity::new(&self.authority, &self.client_id, "")
+            .bound(Binding::of("x5t#S256", self.thumbprint_sha256().as_bytes()))
     }
 
     fn fetch<'a>(
@@ -494,7 +549,18 @@ impl ClientAssertionCredential {
 
 impl Credential for ClientAssertionCredential {
     fn identity(&self) -> Identity {
-        Identity::new(&self.authority, &self.client_id, "")
+        // The source, not the assertion: a file or command yields a fresh assertion each
+        // time for the same federated identity.
+        let binding = match &self.source {
+            AssertionSource::Value(s) => Binding::of("assertion", s.expose().as_bytes()),
+            AssertionSource::File(p) => {
+                Binding::of("assertion-file", p.as_os_str().as_encoded_bytes())
+            }
+            AssertionSource::Command(argv) => {
+                Binding::of("assertion-command", argv.join("\0").as_bytes())
+            }
+        };
+        Identity::new(&self.authority, &self.client_id, "").bound(binding)
     }
 
     fn fetch<'a>(
@@ -530,6 +596,7 @@ impl Credential for UsernamePasswordCredential {
             &self.client_id,
             self.username.to_ascii_lowercase(),
         )
+        .bound(Binding::of("password", self.password.expose().as_bytes()))
     }
 
     fn fetch<'a>(

@@ -124,6 +124,7 @@ impl Credential for ChainedCredential {
                 authority: String::new(),
                 client_id: String::new(),
                 account: String::new(),
+                binding: crate::credential::Binding::NONE,
             },
             |c| c.identity(),
         )

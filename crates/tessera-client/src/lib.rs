@@ -41,7 +41,7 @@ pub mod secret;
 pub use account::{AccountCredential, account_key, accounts, sign_in, sign_out};
 pub use authority::{Authority, Cloud};
 pub use credential::{
-    AssertionSource, ClientAssertionCredential, ClientCertificateCredential,
+    AssertionSource, Binding, ClientAssertionCredential, ClientCertificateCredential,
     ClientSecretCredential, Credential, DeviceCodeCredential, DeviceCodeInfo, Identity,
     RefreshTokenCredential, Thumbprint, TokenRequest, UsernamePasswordCredential,
 };

@@ -92,6 +92,7 @@ impl Credential for ManagedIdentityCredential {
                 .clone()
                 .unwrap_or_else(|| "system-assigned".into()),
             account: String::new(),
+            binding: crate::credential::Binding::NONE,
         }
     }
 

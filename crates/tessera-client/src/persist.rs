@@ -150,6 +150,8 @@ pub struct PersistentCache {
     dir: PathBuf,
     /// `None` for a plaintext cache.
     key: Option<RandomizedNonceKey>,
+    /// Keys the HMAC that turns a credential binding into entry key text.
+    binding_key: aws_lc_rs::hmac::Key,
     pub key_source: KeySource,
 }
 
@@ -395,9 +397,11 @@ impl PersistentCache {
             )));
         }
         tracing::warn!(dir = %dir.display(), "the token cache is stored in plaintext, as configured: anyone who can read these files can use the tokens");
+        let binding_key = Self::plaintext_binding_key(&dir)?;
         Ok(Self {
             dir,
             key: None,
+            binding_key,
             key_source: KeySource::Plaintext,
         })
     }
@@ -464,9 +468,19 @@ impl PersistentCache {
                 write_atomic(&dir.join(HEADER), &text)?;
             }
         }
+        // Derived, not stored: whoever can open the entries can name them, no one else.
+        let binding_key = aws_lc_rs::hmac::Key::new(
+            aws_lc_rs::hmac::HMAC_SHA256,
+            aws_lc_rs::hmac::sign(
+                &aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, raw),
+                b"tessera cache credential binding v1",
+            )
+            .as_ref(),
+        );
         Ok(Self {
             dir,
             key: Some(key),
+            binding_key,
             key_source,
         })
     }
@@ -509,6 +523,60 @@ impl PersistentCache {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// A plaintext cache has no key to derive the binding key from: it keeps a random one in
+    /// `binding.key` (0600), as readable as the tokens themselves and no more.
+    fn plaintext_binding_key(dir: &Path) -> Result<aws_lc_rs::hmac::Key, ClientError> {
+        let path = dir.join("binding.key");
+        let raw = match fs::read(&path) {
+            Ok(bytes) if bytes.len() == 32 => bytes,
+            Ok(_) => {
+                return Err(ClientError::Config(format!(
+                    "{} is not a tessera binding key; remove it to start over",
+                    path.display()
+                )));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut k = vec![0u8; 32];
+                aws_lc_rs::rand::fill(&mut k).map_err(|_| {
+                    ClientError::Config("no system randomness for the binding key".into())
+                })?;
+                let tmp = dir.join(format!(
+                    ".binding.key.{}.tmp",
+                    uuid::Uuid::new_v4().simple()
+                ));
+                write_atomic(&tmp, &k)?;
+                // Of two processes creating it at once, the first link wins for both.
+                let linked = fs::hard_link(&tmp, &path);
+                let _ = fs::remove_file(&tmp);
+                match linked {
+                    Ok(()) => k,
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        fs::read(&path).map_err(io(format!("reading {}", path.display())))?
+                    }
+                    Err(e) => {
+                        return Err(ClientError::io(format!("creating {}", path.display()), e));
+                    }
+                }
+            }
+            Err(e) => return Err(ClientError::io(format!("reading {}", path.display()), e)),
+        };
+        Ok(aws_lc_rs::hmac::Key::new(
+            aws_lc_rs::hmac::HMAC_SHA256,
+            &raw,
+        ))
+    }
+
+    /// The text that stands for a credential binding in this cache's entry keys: an HMAC
+    /// under a key of this cache, so keys (readable in a plaintext cache, and listed by
+    /// `tessera status`) never let anyone test guesses of a secret. Empty when not bound.
+    pub fn binding_tag(&self, binding: &crate::credential::Binding) -> String {
+        if binding.is_none() {
+            return String::new();
+        }
+        let tag = aws_lc_rs::hmac::sign(&self.binding_key, binding.as_bytes());
+        tessera_proto::b64::url_encode(&tag.as_ref()[..18])
     }
 
     /// The file name of an entry: a digest of its key, so names reveal nothing.

@@ -57,13 +57,16 @@ struct CacheKey {
 }
 
 impl CacheKey {
-    /// The key's text in the persistent cache (hashed into a file name there).
-    fn persisted(&self) -> String {
+    /// The key's text in the persistent cache (hashed into a file name there). `v2` keys
+    /// carry the credential binding after the account (claims, which are JSON, stay last);
+    /// `v1` entries, written before bindings, are never looked up.
+    fn persisted(&self, cache: &PersistentCache) -> String {
         format!(
-            "v1|{}|{}|{}|{}|{}",
+            "v2|{}|{}|{}|{}|{}|{}",
             self.identity.authority.to_ascii_lowercase(),
             self.identity.client_id.to_ascii_lowercase(),
             self.identity.account,
+            cache.binding_tag(&self.identity.binding),
             self.target,
             self.claims.as_deref().unwrap_or("")
         )
@@ -83,16 +86,26 @@ pub struct TokenKey {
     pub claims: String,
 }
 
-/// Reads a key written by the provider; `None` for other entries (accounts).
+/// Reads a key written by the provider; `None` for other entries (accounts). Reads `v1`
+/// keys too, so status and sign-out still see entries of older versions.
 pub fn parse_token_key(key: &str) -> Option<TokenKey> {
-    let mut parts = key.splitn(6, '|');
-    if parts.next()? != "v1" {
-        return None;
+    // Claims are JSON and come last, whole: split only as many times as there are fields.
+    let (fields, bound) = match key.split_once('|')?.0 {
+        "v1" => (6, false),
+        "v2" => (7, true),
+        _ => return None,
+    };
+    let mut parts = key.splitn(fields, '|').skip(1);
+    let authority = parts.next()?.to_owned();
+    let client_id = parts.next()?.to_owned();
+    let account = parts.next()?.to_owned();
+    if bound {
+        parts.next()?;
     }
     Some(TokenKey {
-        authority: parts.next()?.to_owned(),
-        client_id: parts.next()?.to_owned(),
-        account: parts.next()?.to_owned(),
+        authority,
+        client_id,
+        account,
         scopes: parts.next()?.to_owned(),
         claims: parts.next()?.to_owned(),
     })
@@ -287,7 +300,7 @@ impl TokenProvider {
         {
             return Ok(());
         }
-        if let Some(p) = cache.get(&slot.key.persisted())? {
+        if let Some(p) = cache.get(&slot.key.persisted(cache))? {
             adopt(slot, p, self.http.clock().unix());
         }
         Ok(())
@@ -414,7 +427,7 @@ async fn fetch_shared(
     let Some(cache) = cache else {
         return fetch(credential, http, request, stats).await;
     };
-    let name = key.persisted();
+    let name = key.persisted(cache);
     let _lock = cache.lock(&name, Duration::from_secs(120)).await?;
     let now = http.clock().unix();
     if let Some(p) = cache.get(&name)? {

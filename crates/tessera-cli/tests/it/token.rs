@@ -145,3 +145,36 @@ fn token_prints_forms_shares_the_cache_and_explains_errors() {
     // The cache's key may be in the kernel keyring: do not leave it behind.
     tessera_client::PersistentCache::forget_keyring_key(&cache);
 }
+
+#[test]
+fn a_wrong_secret_is_not_answered_from_the_cache() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Running::start(&dir.path().join("data"), &[]);
+    let home = dir.path().join("home");
+    let secret = s.str("/daemon/client_secret");
+
+    let good = token_cmd(&s, &home, &secret, &[]);
+    assert!(
+        good.status.success(),
+        "{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
+    // Same client, same scopes, a cached token still fresh: a wrong secret must still fail.
+    for wrong in ["x", &format!("{secret}x")] {
+        let out = token_cmd(&s, &home, wrong, &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "a wrong secret exited 0");
+        assert!(out.stdout.is_empty(), "no token printed");
+        assert!(stderr.contains("AADSTS7000215"), "{stderr}");
+        if wrong.len() > 8 {
+            assert!(
+                !stderr.contains(wrong),
+                "the secret is not echoed: {stderr}"
+            );
+        }
+    }
+    // And the right one is still answered from the cache: the same token as before.
+    let again = token_cmd(&s, &home, &secret, &[]);
+    assert!(again.status.success());
+    assert_eq!(again.stdout, good.stdout);
+}

@@ -1,5 +1,6 @@
 //! tessera-client against a real `tessera serve` (in process, port 0, HTTPS).
 
+mod binding;
 mod credentials;
 mod examples;
 mod graph;
