@@ -81,19 +81,10 @@ fn secret_from(var: &str, what: &str) -> anyhow::Result<Secret> {
         .map_err(crate::usage)
 }
 
-/// `$XDG_CACHE_HOME/tessera` or `~/.cache/tessera`, and the same for the config directory.
-pub(crate) fn user_dir(xdg: &str, fallback: &str) -> anyhow::Result<PathBuf> {
-    if let Some(d) = env(xdg) {
-        return Ok(PathBuf::from(d).join("tessera"));
-    }
-    let home = env("HOME").context("HOME is not set: cannot place the token cache")?;
-    Ok(PathBuf::from(home).join(fallback).join("tessera"))
-}
-
 /// The shared persistent token cache every `tessera` process uses.
 pub(crate) fn open_cache() -> anyhow::Result<PersistentCache> {
-    let dir = user_dir("XDG_CACHE_HOME", ".cache")?.join("tokens");
-    let key_file = user_dir("XDG_CONFIG_HOME", ".config")?.join("cache.key");
+    let dir = crate::paths::user_dir("XDG_CACHE_HOME", ".cache")?.join("tokens");
+    let key_file = crate::paths::user_dir("XDG_CONFIG_HOME", ".config")?.join("cache.key");
     PersistentCache::open_default(&dir, &key_file)
         .with_context(|| format!("opening the token cache {}", dir.display()))
 }

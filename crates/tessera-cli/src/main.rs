@@ -6,6 +6,7 @@ mod auth;
 mod decode;
 mod graph;
 mod output;
+mod paths;
 mod policy;
 mod profile;
 mod seed;

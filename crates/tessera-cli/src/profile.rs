@@ -42,7 +42,7 @@ struct ConfigFile {
 
 /// `$XDG_CONFIG_HOME/tessera/config.toml` or `~/.config/tessera/config.toml`.
 pub(crate) fn config_path() -> anyhow::Result<PathBuf> {
-    Ok(crate::auth::user_dir("XDG_CONFIG_HOME", ".config")?.join("config.toml"))
+    Ok(crate::paths::user_dir("XDG_CONFIG_HOME", ".config")?.join("config.toml"))
 }
 
 /// The profile to use: `name` (from `--profile` or `TESSERA_PROFILE`), else the file's

@@ -25,7 +25,7 @@ pub enum ClientError {
     Interaction(String),
     /// Microsoft Graph refused the request (after the retries it allows).
     #[error("{0}")]
-    Graph(Box<crate::graph::GraphFailure>),
+    Graph(Box<GraphFailure>),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -201,6 +201,27 @@ pub fn hint_for(code: u32, error: &str) -> &'static str {
             }
             _ => "see the error description and the AADSTS code's documentation",
         },
+    }
+}
+
+/// Graph's error, as it sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GraphFailure {
+    pub status: u16,
+    /// `error.code`, for example `Request_ResourceNotFound`.
+    pub code: String,
+    pub message: String,
+    /// `request-id` (also in `error.innerError`), for Microsoft support.
+    pub request_id: String,
+}
+
+impl std::fmt::Display for GraphFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Graph answered {} {}: {} (request-id {})",
+            self.status, self.code, self.message, self.request_id
+        )
     }
 }
 

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::credential::TokenRequest;
 use crate::error::ClientError;
+pub use crate::error::GraphFailure;
 use crate::http::{TokenHttp, backoff, retry_after};
 use crate::provider::TokenProvider;
 
@@ -17,27 +18,6 @@ use crate::provider::TokenProvider;
 const MAX_ATTEMPTS: u32 = 6;
 const MAX_RETRY_TIME: Duration = Duration::from_secs(300);
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
-
-/// Graph's error, as it sent it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GraphFailure {
-    pub status: u16,
-    /// `error.code`, for example `Request_ResourceNotFound`.
-    pub code: String,
-    pub message: String,
-    /// `request-id` (also in `error.innerError`), for Microsoft support.
-    pub request_id: String,
-}
-
-impl std::fmt::Display for GraphFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "Graph answered {} {}: {} (request-id {})",
-            self.status, self.code, self.message, self.request_id
-        )
-    }
-}
 
 /// A Graph response that succeeded.
 #[derive(Debug, Clone)]
