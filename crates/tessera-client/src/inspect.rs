@@ -37,7 +37,9 @@ pub fn decode(token: &str) -> Result<DecodedToken, ClientError> {
         .strip_prefix("Authorization:")
         .map(str::trim)
         .unwrap_or(token);
-    let token = token.strip_prefix("Bearer ").unwrap_or(token).trim();
+    let token = tessera_proto::authorization::credentials(token, "Bearer")
+        .unwrap_or(token)
+        .trim();
     let parsed = tessera_proto::jwt::parse(token)
         .map_err(|e| ClientError::Invalid(format!("not a JWT: {e}")))?;
     let header_part = &token[..token.find('.').unwrap_or(0)];

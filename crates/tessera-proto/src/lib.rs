@@ -2,6 +2,7 @@
 //! and client: token requests and responses, the AADSTS error catalogue, JWT claim sets,
 //! scope parsing and token lifetime rules. No I/O lives here.
 
+pub mod authorization;
 pub mod b64;
 pub mod claims;
 pub mod clock;

@@ -112,11 +112,7 @@ pub(crate) async fn authenticate(
     base: &str,
 ) -> Result<Caller, GraphError> {
     let token = authorization
-        .and_then(|h| {
-            h.strip_prefix("Bearer ")
-                .or_else(|| h.strip_prefix("bearer "))
-        })
-        .map(str::trim)
+        .and_then(|h| tessera_proto::authorization::credentials(h, "Bearer"))
         .unwrap_or_default();
     if token.is_empty() {
         // The message for a missing header is UNCONFIRMED; Graph says this for an empty one.

@@ -35,13 +35,10 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, Fa
     };
     let bad = || Failure::Aadsts(aadsts::BAD_BASIC_AUTH.err());
     let text = value.to_str().map_err(|_| bad())?;
-    let Some(encoded) = text
-        .strip_prefix("Basic ")
-        .or_else(|| text.strip_prefix("basic "))
-    else {
+    let Some(encoded) = tessera_proto::authorization::credentials(text, "Basic") else {
         return Ok(None);
     };
-    let raw = tessera_proto::b64::decode_lenient(encoded.trim()).ok_or_else(bad)?;
+    let raw = tessera_proto::b64::decode_lenient(encoded).ok_or_else(bad)?;
     let raw = String::from_utf8(raw).map_err(|_| bad())?;
     let (id, secret) = raw.split_once(':').ok_or_else(bad)?;
     // RFC 6749 §2.3.1: both parts are form-urlencoded before base64.

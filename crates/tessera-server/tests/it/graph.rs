@@ -2022,3 +2022,35 @@ async fn unknown_segments_are_named() {
         Some("Resource not found for the segment 'nothingHere'."),
     );
 }
+
+/// RFC 7235: the auth scheme is case-insensitive, and so is Graph about `Bearer`.
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let s = TestServer::start().await;
+    let t = demo_app_token(&s).await;
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let r = s
+            .client
+            .get(format!("{}/users?$top=1", graph(&s)))
+            .header("authorization", format!("{scheme}  {t}"))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(r.status(), 200, "{scheme}");
+    }
+    let r = s
+        .client
+        .get(format!("{}/users?$top=1", graph(&s)))
+        .header("authorization", format!("Token {t}"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 401);
+    let challenge = r
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(challenge.starts_with("Bearer realm="), "{challenge}");
+}
