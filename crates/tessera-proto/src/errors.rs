@@ -47,6 +47,10 @@ catalogue! {
     /// Wording UNCONFIRMED.
     USER_NOT_FOUND = (50034, "invalid_grant", 400, false,
         "The user account {} does not exist in the {} directory. To sign into this application, the account must be added to the directory.");
+    /// Smart lockout. Wording as MSAL Python's test logs captured it from Entra
+    /// (AzureAD/microsoft-authentication-library-for-python#211); status 400 as for 50126.
+    ACCOUNT_LOCKED = (50053, "invalid_grant", 400, true,
+        "The account is locked, you've tried to sign in too many times with an incorrect user ID or password.");
     USER_DISABLED = (50057, "invalid_grant", 400, true, "The user account is disabled.");
     MFA_REQUIRED = (50076, "invalid_grant", 400, true,
         "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access '{}'.");

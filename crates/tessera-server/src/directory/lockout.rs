@@ -36,6 +36,15 @@ fn fail(c: FailureCounter, now: i64, limit: i64) -> FailureCounter {
     c
 }
 
+/// What a password check under the limits came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Checked {
+    Right,
+    Wrong,
+    /// Not checked: a limit is locked (AADSTS50053).
+    Locked,
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Lockout {
     last_cleanup: AtomicI64,
@@ -48,6 +57,35 @@ impl Lockout {
             (format!("u|{user}"), USER_LIMIT),
             (format!("a|{address}"), ADDRESS_LIMIT),
         ]
+    }
+
+    /// The user part of the counters' keys: one user is one user in every flow.
+    pub(crate) fn user_key(tenant_id: &str, username: &str) -> String {
+        format!("{tenant_id}|{}", username.to_ascii_lowercase())
+    }
+
+    /// Checks a password under the limits, for every flow that takes one (the sign-in
+    /// pages, the password grant on both endpoints): while locked the password is not even
+    /// tried; a failure counts the same wherever it was made; a success clears the
+    /// (user, address) counter. `verify` runs only when not locked.
+    pub(crate) async fn check(
+        &self,
+        store: &dyn Store,
+        user: &str,
+        address: &str,
+        now: i64,
+        verify: impl std::future::Future<Output = bool>,
+    ) -> StoreResult<Checked> {
+        if self.locked(store, user, address, now).await? {
+            return Ok(Checked::Locked);
+        }
+        if verify.await {
+            self.succeeded(store, user, address).await?;
+            Ok(Checked::Right)
+        } else {
+            self.failed(store, user, address, now).await?;
+            Ok(Checked::Wrong)
+        }
     }
 
     /// True while any of the three counters is locked.

@@ -4,7 +4,7 @@
 
 mod lockout;
 
-pub(crate) use lockout::Lockout;
+pub(crate) use lockout::{Checked, Lockout};
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};

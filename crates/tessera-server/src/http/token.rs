@@ -3,7 +3,9 @@
 //! the endpoint's shape, with Entra's headers.
 
 use axum::body::Body;
-use axum::extract::{Path, RawQuery};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, RawQuery};
 use axum::http::{HeaderMap, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt as _;
@@ -55,6 +57,7 @@ pub(crate) async fn token(
     state: Shared,
     Path(tenant): Path<String>,
     RawQuery(query): RawQuery,
+    peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
@@ -130,6 +133,7 @@ pub(crate) async fn token(
         params,
         basic,
         base_url: base_url(&state, &headers, &uri),
+        client_address: peer.map_or_else(|| "unknown".to_owned(), |c| c.0.0.ip().to_string()),
     };
     let (grant, result) = token::token(&state, request).await;
     match result {

@@ -22,7 +22,7 @@ use tessera_proto::token::ClientInfo;
 use flow::{AuthorizeParams, FLOW_SECONDS, Flow, Purpose};
 
 use crate::crypto;
-use crate::directory::TenantAlias;
+use crate::directory::{Checked, Lockout, TenantAlias};
 use crate::error::ServerError;
 use crate::respond::{aadsts_response, base_url, entra_timestamp};
 use crate::state::AppState;
@@ -888,7 +888,7 @@ pub(crate) async fn login_password(
     };
     let password = s.fields.get("password").cloned().unwrap_or_default();
     let address = peer.map_or_else(|| "unknown".to_owned(), |c| c.0.0.ip().to_string());
-    let who = format!("{}|{}", s.tenant.id, username.to_ascii_lowercase());
+    let who = Lockout::user_key(&s.tenant.id, &username);
     let now = s.state.clock.unix();
     let action = login_action(&s.base, &s.tenant.id, "/password");
     let again = |msg: &str| {
@@ -901,16 +901,6 @@ pub(crate) async fn login_password(
             Some(msg),
         )
     };
-    let throttle = &s.state.lockout;
-    match throttle.locked(s.state.store(), &who, &address, now).await {
-        Ok(false) => {}
-        Ok(true) => {
-            return again(
-                "You've tried to sign in too many times with an incorrect user name or password. Wait a moment and try again. (AADSTS50053)",
-            );
-        }
-        Err(e) => return internal(&s.state, &e.into()),
-    }
     let user = match s.state.directory.user_by_upn(&s.tenant.id, &username).await {
         Ok(u) => u,
         Err(e) => return internal(&s.state, &e.into()),
@@ -919,22 +909,33 @@ pub(crate) async fn login_password(
         .as_ref()
         .and_then(|u| u.password_hash.clone())
         .unwrap_or_default();
-    let ok = tokio::task::spawn_blocking(move || {
-        !hash.is_empty() && crypto::verify_password(&hash, &password)
-    })
-    .await
-    .unwrap_or(false);
-    let Some(user) = user.filter(|_| ok) else {
-        if let Err(e) = throttle.failed(s.state.store(), &who, &address, now).await {
-            return internal(&s.state, &e.into());
-        }
-        return again(
-            "Your account or password is incorrect. If you don't remember your password, ask your administrator to reset it.",
-        );
+    // Argon2 takes tens of milliseconds of CPU: keep it off the async workers.
+    let verify = async move {
+        tokio::task::spawn_blocking(move || {
+            !hash.is_empty() && crypto::verify_password(&hash, &password)
+        })
+        .await
+        .unwrap_or(false)
     };
-    if let Err(e) = throttle.succeeded(s.state.store(), &who, &address).await {
-        return internal(&s.state, &e.into());
-    }
+    let checked = s
+        .state
+        .lockout
+        .check(s.state.store(), &who, &address, now, verify)
+        .await;
+    let user = match (checked, user) {
+        (Ok(Checked::Right), Some(user)) => user,
+        (Ok(Checked::Locked), _) => {
+            return again(
+                "You've tried to sign in too many times with an incorrect user name or password. Wait a moment and try again. (AADSTS50053)",
+            );
+        }
+        (Ok(_), _) => {
+            return again(
+                "Your account or password is incorrect. If you don't remember your password, ask your administrator to reset it.",
+            );
+        }
+        (Err(e), _) => return internal(&s.state, &e.into()),
+    };
     if !user.account_enabled {
         return error_page(
             &s.state,

@@ -13,7 +13,7 @@ use super::client_auth::{self, Acr, Presented};
 use super::mint::{self, AccessTokenSpec, IdTokenSpec, Subject};
 use super::{Failure, TokenRequest};
 use crate::crypto;
-use crate::directory::{Resource, TenantAlias};
+use crate::directory::{Checked, Lockout, Resource, TenantAlias};
 use crate::state::AppState;
 use crate::store::{Application, Tenant, User};
 
@@ -474,11 +474,22 @@ pub(super) async fn password(
     };
     let hash = user.password_hash.clone().unwrap_or_default();
     // Argon2 takes tens of milliseconds of CPU: keep it off the async workers.
-    let ok = tokio::task::spawn_blocking(move || crypto::verify_password(&hash, &password))
-        .await
-        .map_err(|e| Failure::Internal(format!("password check: {e}")))?;
-    if !ok {
-        return Err(aadsts::INVALID_PASSWORD.err().into());
+    let verify = async move {
+        tokio::task::spawn_blocking(move || crypto::verify_password(&hash, &password))
+            .await
+            .unwrap_or(false)
+    };
+    // The same limits as the sign-in pages: a guesser gains nothing by switching flows.
+    let who = Lockout::user_key(&tenant.id, &username);
+    let now = state.clock.unix();
+    match state
+        .lockout
+        .check(state.store(), &who, &req.client_address, now, verify)
+        .await?
+    {
+        Checked::Right => {}
+        Checked::Wrong => return Err(aadsts::INVALID_PASSWORD.err().into()),
+        Checked::Locked => return Err(aadsts::ACCOUNT_LOCKED.err().into()),
     }
     if !user.account_enabled {
         return Err(aadsts::USER_DISABLED.err().into());

@@ -134,6 +134,8 @@ pub(crate) struct TokenRequest {
     pub basic: Option<(String, String)>,
     /// `https://host:port` as the client reached this server.
     pub base_url: String,
+    /// The client's IP address, for the password limits ("unknown" without one).
+    pub client_address: String,
 }
 
 impl std::fmt::Debug for TokenRequest {

@@ -4,6 +4,7 @@
 mod assertions;
 mod discovery;
 mod graph;
+mod lockout;
 mod policies;
 mod replicas;
 mod robustness;
