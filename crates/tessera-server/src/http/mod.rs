@@ -2,6 +2,7 @@
 //! OAuth endpoints that are neither sign-in pages nor Graph: discovery, the token endpoint,
 //! managed identity (test mode) and operations. Response helpers live in `crate::respond`.
 
+mod body;
 mod discovery;
 mod msi;
 mod ops;

@@ -8,7 +8,6 @@ use std::net::SocketAddr;
 use axum::extract::{ConnectInfo, Path, RawQuery};
 use axum::http::{HeaderMap, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
-use http_body_util::BodyExt as _;
 use tessera_proto::errors::{self as aadsts};
 
 use super::Shared;
@@ -83,17 +82,22 @@ pub(crate) async fn token(
         state.metrics.token_request("faulted", err.entry.error);
         return r;
     }
-    let limited = http_body_util::Limited::new(body, MAX_BODY_BYTES);
-    let bytes = match limited.collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(_) => {
+    let bytes = match super::body::read(body, MAX_BODY_BYTES).await {
+        Ok(b) => b,
+        Err(refused) => {
             let cid = correlation_id(&state, &headers, query.as_deref(), None);
             state.metrics.token_request("unparsed", "invalid_request");
-            return aadsts_response(
+            let mut r = aadsts_response(
                 &state,
                 &aadsts::MALFORMED_BODY.with(&[&MAX_BODY_BYTES.to_string()]),
                 &cid,
             );
+            if refused != (super::body::Refused::TooLarge { drained: true }) {
+                // The rest of the body is still coming: this connection cannot carry another
+                // request, so say so rather than let the client find out by a reset.
+                set(r.headers_mut(), "connection", "close");
+            }
+            return r;
         }
     };
     // A body that is not a form is read as an empty form, so the answer is Entra's

@@ -108,3 +108,86 @@ async fn router_answers_without_a_socket() {
         .expect("response");
     assert_eq!(response.status().as_u16(), 200);
 }
+
+/// A client that sends a whole oversized body and only then reads (most do) reads Entra's
+/// 400, not a reset. Were the body left unread, closing the socket would send a TCP reset,
+/// and a reset that arrives before the client reads throws the answer away; so this client
+/// writes everything, waits, then reads.
+#[tokio::test]
+async fn oversized_token_bodies_are_answered_not_reset() {
+    let s = TestServer::start().await;
+    for size in [65 * 1024, 300 * 1024, 900 * 1024] {
+        let answer = raw_exchange(&s, size).await;
+        let head = answer.split("\r\n\r\n").next().unwrap_or_default();
+        assert!(head.starts_with("HTTP/1.1 400"), "{size} bytes: {head}");
+        assert!(answer.contains("AADSTS90014"), "{size} bytes: {answer}");
+    }
+    let (status, _) = s.daemon_token(&[]).await;
+    assert_eq!(status, 200, "still serving");
+}
+
+/// POSTs `size` bytes of form to the token endpoint over a TLS connection of its own, waits
+/// a moment, then reads the answer to the end.
+async fn raw_exchange(s: &TestServer, size: usize) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let ca = std::fs::read(s.demo.ca_cert.as_ref().expect("ca")).expect("ca");
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::pem::PemObject::pem_slice_iter(&ca) {
+        roots.add(cert.expect("ca pem")).expect("root");
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let url = reqwest::Url::parse(&s.token_url()).expect("url");
+    let host = url.host_str().expect("host").to_owned();
+    let port = url.port().expect("port");
+    let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
+        .await
+        .expect("connect");
+    let name = rustls_pki_types::ServerName::try_from(host.clone()).expect("name");
+    let mut tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .expect("tls");
+    let mut body = b"grant_type=client_credentials&client_id=x&scope=".to_vec();
+    body.resize(size, b'a');
+    let head = format!(
+        "POST {} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {size}\r\n\r\n",
+        url.path()
+    );
+    tls.write_all(head.as_bytes()).await.expect("head");
+    tls.write_all(&body)
+        .await
+        .expect("the server takes the whole body");
+    tls.flush().await.expect("flush");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match tls.read(&mut buf).await {
+            Ok(0) => break,
+            Ok(n) => {
+                answer.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&answer);
+                // Keep-alive: stop once the JSON body (Content-Length) is complete.
+                if let Some((h, b)) = text.split_once("\r\n\r\n")
+                    && let Some(len) = h.lines().find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                    })
+                    && b.len() >= len
+                {
+                    break;
+                }
+            }
+            Err(e) => panic!("{size} bytes: reading the answer failed: {e}"),
+        }
+    }
+    String::from_utf8_lossy(&answer).into_owned()
+}
