@@ -14,6 +14,9 @@ const USER_LIMIT: i64 = 20;
 const ADDRESS_LIMIT: i64 = 30;
 const BASE_LOCK_SECONDS: i64 = 30;
 const MAX_LOCK_SECONDS: i64 = 5 * 60;
+/// Wrong device user codes allowed per address within the window: a person mistypes a few
+/// times; a guesser needs millions of tries for a 9-letter code.
+const DEVICE_CODE_LIMIT: i64 = 10;
 /// Old windows are forgotten at most this often (per server), off the request's answer.
 const CLEANUP_SECONDS: i64 = 60;
 
@@ -86,6 +89,38 @@ impl Lockout {
             self.failed(store, user, address, now).await?;
             Ok(Checked::Wrong)
         }
+    }
+
+    /// True while `address` may not try device user codes (too many wrong ones lately).
+    pub(crate) async fn device_codes_locked(
+        &self,
+        store: &dyn Store,
+        address: &str,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let counters = store.failure_counters(&[Self::device_key(address)]).await?;
+        Ok(counters.iter().any(|c| c.locked_until > now))
+    }
+
+    /// One more wrong device user code from `address`. Only the guesser's address counts:
+    /// a right code from anywhere else is never held up.
+    pub(crate) async fn device_code_failed(
+        &self,
+        store: &dyn Store,
+        address: &str,
+        now: i64,
+    ) -> StoreResult<()> {
+        store
+            .update_failure_counter(
+                &Self::device_key(address),
+                Box::new(move |c| fail(c, now, DEVICE_CODE_LIMIT)),
+            )
+            .await?;
+        Ok(())
+    }
+
+    fn device_key(address: &str) -> String {
+        format!("d|{address}")
     }
 
     /// True while any of the three counters is locked.

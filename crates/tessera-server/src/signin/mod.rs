@@ -1289,11 +1289,13 @@ pub(crate) async fn devicelogin_page(state: Shared, uri: Uri, headers: HeaderMap
 /// `POST /devicelogin`: looks the code up and starts the sign-in for it.
 pub(crate) async fn devicelogin_submit(
     state: Shared,
+    peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let state = state.0;
+    let address = peer.map_or_else(|| "unknown".to_owned(), |c| c.0.0.ip().to_string());
     let fields = form_fields(&body);
     let base = base_url(&state, &headers, &uri);
     let action = format!("{base}/devicelogin");
@@ -1314,6 +1316,25 @@ pub(crate) async fn devicelogin_submit(
         })
         .unwrap_or_default();
     let now = state.clock.unix();
+    match state
+        .lockout
+        .device_codes_locked(state.store(), &address, now)
+        .await
+    {
+        Ok(false) => {}
+        Ok(true) => {
+            let mut page = pages::device_entry(
+                &action,
+                &csrf,
+                Some(
+                    "Too many codes that didn't work were entered from here. Wait a minute, then try again.",
+                ),
+            );
+            *page.status_mut() = axum::http::StatusCode::TOO_MANY_REQUESTS;
+            return page;
+        }
+        Err(e) => return internal(&state, &e.into()),
+    }
     let record = if code.len() == 9 {
         state
             .store()
@@ -1327,6 +1348,13 @@ pub(crate) async fn devicelogin_submit(
     let Some(record) =
         record.filter(|r| r.status == DeviceCodeStatus::Pending && r.expires_at >= now)
     else {
+        if let Err(e) = state
+            .lockout
+            .device_code_failed(state.store(), &address, now)
+            .await
+        {
+            return internal(&state, &e.into());
+        }
         return pages::device_entry(
             &action,
             &csrf,

@@ -2,6 +2,7 @@
 //! own data directory and speaks HTTPS to it. One test binary for the crate (link time).
 
 mod assertions;
+mod device_throttle;
 mod discovery;
 mod graph;
 mod lockout;
