@@ -84,7 +84,7 @@ impl Server {
             .as_deref()
             .map(FileConfig::load)
             .transpose()?;
-        infra::files::create_private_dir(&opts.data_dir)?;
+        infra::files::secure_data_dir(&opts.data_dir)?;
         let database = setup::config::Database::resolve(opts.database.as_deref(), &opts.data_dir)?;
         let store = database.open().await?;
         // Servers sharing a database initialise one after the other: the second finds the

@@ -35,6 +35,82 @@ pub(crate) fn create_private_dir(dir: &Path) -> Result<(), ServerError> {
         .map_err(|e| ServerError::io(format!("creating {}", dir.display()), e))
 }
 
+/// Makes the data directory private to this user: created 0700 if absent; an existing one,
+/// and anything in it, that group or others may read, write or enter is narrowed to 0700
+/// (directories) or 0600 (files), with a warning naming what changed. It holds the signing
+/// keys and every refresh token, so this runs before anything is read from it.
+pub(crate) fn secure_data_dir(dir: &Path) -> Result<(), ServerError> {
+    create_private_dir(dir)?;
+    let mut narrowed = Vec::new();
+    narrow(dir, 0, &mut narrowed)?;
+    if !narrowed.is_empty() {
+        let shown: Vec<String> = narrowed
+            .iter()
+            .take(5)
+            .map(|p| p.display().to_string())
+            .collect();
+        tracing::warn!(
+            count = narrowed.len(),
+            paths = %shown.join(", "),
+            "the data directory was readable by other users; narrowed to 0700/0600 (it holds the signing keys and refresh tokens)"
+        );
+    }
+    Ok(())
+}
+
+fn narrow(
+    path: &Path,
+    depth: u32,
+    narrowed: &mut Vec<std::path::PathBuf>,
+) -> Result<(), ServerError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    // Symbolic links are not followed: what they point to is not ours to change.
+    let meta = std::fs::symlink_metadata(path)
+        .map_err(|e| ServerError::io(format!("reading {}", path.display()), e))?;
+    if !meta.is_dir() && !meta.is_file() {
+        return Ok(());
+    }
+    let mode = meta.permissions().mode();
+    if mode & 0o077 != 0 {
+        // Only the group and other bits go: the owner keeps what it had.
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o7700)).map_err(
+            |e| {
+                ServerError::io(
+                    format!("narrowing the permissions of {}", path.display()),
+                    e,
+                )
+            },
+        )?;
+        narrowed.push(path.to_path_buf());
+    }
+    // The layout is shallow (the database, TLS and demo material); deeper is not ours.
+    if meta.is_dir() && depth < 3 {
+        let entries = std::fs::read_dir(path)
+            .map_err(|e| ServerError::io(format!("listing {}", path.display()), e))?;
+        for entry in entries.flatten() {
+            narrow(&entry.path(), depth + 1, narrowed)?;
+        }
+    }
+    Ok(())
+}
+
+/// Creates `path` empty with mode 0600 unless it exists, so a database SQLite creates there
+/// (and its `-wal` and `-shm` files, which take the database file's mode) is private
+/// whatever the umask.
+pub(crate) fn precreate_private(path: &Path) -> Result<(), ServerError> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(ServerError::io(format!("creating {}", path.display()), e)),
+    }
+}
+
 fn tempfile_in(dir: &Path) -> std::io::Result<(std::path::PathBuf, std::fs::File)> {
     use std::os::unix::fs::OpenOptionsExt as _;
     for attempt in 0..100u32 {

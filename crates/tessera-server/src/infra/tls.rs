@@ -138,12 +138,36 @@ pub(crate) fn provided(cert: &Path, key: &Path) -> Result<TlsMaterial, ServerErr
             cert.display()
         )));
     }
+    check_key_file(key)?;
     let key = PrivateKeyDer::from_pem_file(key)
         .map_err(|e| tls_err(&format!("--tls-key {}", key.display()), e))?;
     Ok(TlsMaterial {
         config: server_config(chain, key)?,
         ca_cert: None,
     })
+}
+
+/// A TLS key any local user can read is refused: whoever reads it can impersonate this
+/// server to every client. A group-readable key is allowed with a warning (the `ssl-cert`
+/// group convention); the file is the operator's, so tessera does not change it.
+fn check_key_file(key: &Path) -> Result<(), ServerError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(key)
+        .map_err(|e| ServerError::io(format!("reading --tls-key {}", key.display()), e))?
+        .permissions()
+        .mode();
+    if mode & 0o007 != 0 {
+        return Err(ServerError::Tls(format!(
+            "--tls-key {} can be read by every user on this machine (mode {:o}); make it private first: chmod 600 {}",
+            key.display(),
+            mode & 0o777,
+            key.display()
+        )));
+    }
+    if mode & 0o070 != 0 {
+        tracing::warn!(key = %key.display(), mode = format!("{:o}", mode & 0o777), "the TLS key is readable by its group");
+    }
+    Ok(())
 }
 
 fn server_config(

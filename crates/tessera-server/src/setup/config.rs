@@ -118,7 +118,10 @@ impl Database {
     /// Opens the store (creating and migrating it as needed).
     pub(crate) async fn open(&self) -> Result<Arc<dyn Store>, ServerError> {
         let opened: Result<Arc<dyn Store>, _> = match self {
-            Self::SqliteFile(path) => SqliteStore::open(path).await.map(|s| Arc::new(s) as _),
+            Self::SqliteFile(path) => {
+                crate::infra::files::precreate_private(path)?;
+                SqliteStore::open(path).await.map(|s| Arc::new(s) as _)
+            }
             Self::SqliteUrl(url) => SqliteStore::open_url(url).await.map(|s| Arc::new(s) as _),
             Self::Postgres(url) => PostgresStore::open(url).await.map(|s| Arc::new(s) as _),
         };
