@@ -36,7 +36,9 @@ use tower::ServiceExt as _;
 
 pub use error::ServerError;
 pub use setup::bulk::{SeedReport, SeedUsers, seed_users};
-pub use setup::config::{FileConfig, ServeOptions, redact_database};
+pub use setup::config::FileConfig;
+use setup::options::TlsSource;
+pub use setup::options::{ServeOptions, redact_database};
 pub use setup::seed::DemoFile;
 
 use crate::directory::Directory;
@@ -78,15 +80,9 @@ impl Server {
     /// Opens the store, loads or creates keys and TLS material, applies `--config` and
     /// seeds the demo tenant. `local_addr` is the address the listener is bound to.
     pub async fn prepare(opts: ServeOptions, local_addr: SocketAddr) -> Result<Self, ServerError> {
-        opts.validate()?;
-        let file_config = opts
-            .config_file
-            .as_deref()
-            .map(FileConfig::load)
-            .transpose()?;
-        infra::files::secure_data_dir(&opts.data_dir)?;
-        let database = setup::config::Database::resolve(opts.database.as_deref(), &opts.data_dir)?;
-        let store = database.open().await?;
+        let config = opts.resolve()?;
+        infra::files::secure_data_dir(&config.data_dir)?;
+        let store = config.database.open().await?;
         // Servers sharing a database initialise one after the other: the second finds the
         // first's signing key, configuration and demo tenant instead of making its own.
         let startup = store.startup_lock().await?;
@@ -94,14 +90,15 @@ impl Server {
         let random: Arc<dyn Random> = Arc::new(crypto::SystemRandom::default());
         let directory = Directory::new(store.clone());
         let keys = crypto::keys::KeySet::load_or_create(store.as_ref(), clock.unix()).await?;
-        if let Some(cfg) = &file_config {
-            cfg.apply(&directory, random.as_ref(), clock.unix()).await?;
+        if let Some(file) = &config.file {
+            file.apply(&directory, random.as_ref(), clock.unix())
+                .await?;
         }
 
-        let base_url = match &opts.public_url {
-            Some(u) => u.as_str().trim_end_matches('/').to_owned(),
-            None => default_base(local_addr),
-        };
+        let base_url = config
+            .public_base
+            .clone()
+            .unwrap_or_else(|| default_base(local_addr));
         let public_host = url::Url::parse(&base_url)
             .ok()
             .and_then(|u| u.host_str().map(|h| h.trim_matches(['[', ']']).to_owned()));
@@ -112,23 +109,19 @@ impl Server {
         {
             known_hosts.push(h.clone());
         }
-        let tls = match (&opts.tls_cert, &opts.tls_key) {
-            (Some(cert), Some(key)) => infra::tls::provided(cert, key)?,
-            _ => infra::tls::generated(&opts.data_dir, &known_hosts, clock.now())?,
+        let tls = match &config.tls {
+            TlsSource::Provided { cert, key } => infra::tls::provided(cert, key)?,
+            TlsSource::Generated => {
+                infra::tls::generated(&config.data_dir, &known_hosts, clock.now())?
+            }
         };
         let settings = Settings {
             public_base: base_url.clone(),
             known_hosts,
-            test_mode: opts.test_mode,
-            test_token_lifetime: opts
-                .test_access_token_lifetime
-                .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
-            reject_assertion_reuse: file_config
-                .as_ref()
-                .is_some_and(|c| c.token.reject_assertion_reuse),
-            identity_header: file_config
-                .as_ref()
-                .and_then(|c| c.token.identity_header.clone()),
+            test_mode: config.test_mode,
+            test_token_lifetime: config.test_token_lifetime,
+            reject_assertion_reuse: config.token.reject_assertion_reuse,
+            identity_header: config.token.identity_header.clone(),
         };
         let flow_key = crypto::FlowKey::load(store.as_ref(), random.as_ref()).await?;
         let state = Arc::new(AppState {
@@ -142,11 +135,11 @@ impl Server {
             flow_key,
             lockout: directory::Lockout::default(),
         });
-        let demo = if opts.seed_demo {
+        let demo = if config.seed_demo {
             Some(
                 setup::seed::ensure_demo(
                     &state.directory,
-                    &opts.data_dir,
+                    &config.data_dir,
                     &base_url,
                     tls.ca_cert.as_deref(),
                     state.random.as_ref(),

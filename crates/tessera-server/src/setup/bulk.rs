@@ -8,7 +8,7 @@ use tessera_proto::clock::{Clock as _, OffsetClock, Random};
 
 use crate::crypto::{self, SystemRandom};
 use crate::error::ServerError;
-use crate::setup::config::{Database, redact_database};
+use crate::setup::options::{Database, redact_database};
 use crate::store::User;
 
 const BATCH: usize = 5_000;

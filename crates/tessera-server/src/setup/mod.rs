@@ -4,4 +4,5 @@
 
 pub(crate) mod bulk;
 pub(crate) mod config;
+pub(crate) mod options;
 pub(crate) mod seed;
