@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use serde_json::{Map, Value, json};
 
 use super::auth::{Caller, Rows};
-use super::query::{Entity, ListOptions, page, page_in_memory};
+use super::query::{Entity, ListOptions};
 use super::{GraphError, GraphResult, Shared, graph_base, graph_time, json_response, project};
 use crate::directory::graph_service_principal_id;
 use crate::state::AppState;
@@ -237,9 +237,13 @@ pub(crate) async fn list_applications(
         .filter(|(_, m)| kept(&opts, m))
         .map(|(id, m)| (id, Value::Object(project(m, opts.select.as_deref()))))
         .collect();
-    let (value, next) = page_in_memory(&opts, items);
-    let next = next.map(|c| opts.next_link(&state, &format!("{base}/applications"), &c));
-    Ok(page(opts.context(&base, "applications"), None, next, value))
+    Ok(super::list::from_memory(
+        &state,
+        &opts,
+        &format!("{base}/applications"),
+        opts.context(&base, "applications"),
+        items,
+    ))
 }
 
 pub(crate) async fn get_application(
@@ -285,13 +289,12 @@ pub(crate) async fn list_service_principals(
         .filter(|(_, m)| kept(&opts, m))
         .map(|(id, m)| (id, Value::Object(project(m, opts.select.as_deref()))))
         .collect();
-    let (value, next) = page_in_memory(&opts, items);
-    let next = next.map(|c| opts.next_link(&state, &format!("{base}/servicePrincipals"), &c));
-    Ok(page(
+    Ok(super::list::from_memory(
+        &state,
+        &opts,
+        &format!("{base}/servicePrincipals"),
         opts.context(&base, "servicePrincipals"),
-        None,
-        next,
-        value,
+        items,
     ))
 }
 

@@ -5,7 +5,7 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use serde_json::{Map, Value, json};
 
 use super::auth::{Caller, Rows};
-use super::query::{Entity, ListOptions, page, page_in_memory};
+use super::query::{Entity, ListOptions};
 use super::users::member_json;
 use super::{GraphError, GraphResult, Shared, graph_base, graph_time, json_response};
 use crate::store::{Cursor, Group};
@@ -73,29 +73,27 @@ pub(crate) async fn list(
     let state = state.0;
     let opts = ListOptions::parse(&state, q.as_deref(), &headers, &ENTITY)?;
     let base = graph_base(&state, &headers, &uri);
-    let mut groups = state
+    let groups = state
         .store()
         .list_groups(&caller.tenant.id, &opts.store_query())
         .await?;
-    let next = opts.finish_page(&state, &format!("{base}/groups"), &mut groups, |x| Cursor {
-        display_name: Some(x.display_name.clone()),
-        id: x.id.clone(),
-    });
-    let count = if opts.count && opts.first_page() {
-        Some(
-            state
-                .store()
-                .count_groups(&caller.tenant.id, opts.filter.as_ref())
-                .await?,
-        )
-    } else {
-        None
-    };
-    let value = groups
-        .iter()
-        .map(|g| Value::Object(group_json(g, opts.select.as_deref())))
-        .collect();
-    Ok(page(opts.context(&base, "groups"), count, next, value))
+    let count = state
+        .store()
+        .count_groups(&caller.tenant.id, opts.filter.as_ref());
+    super::list::from_store(
+        &state,
+        &opts,
+        &format!("{base}/groups"),
+        opts.context(&base, "groups"),
+        groups,
+        count,
+        |x| Cursor {
+            display_name: Some(x.display_name.clone()),
+            id: x.id.clone(),
+        },
+        |g| Value::Object(group_json(g, opts.select.as_deref())),
+    )
+    .await
 }
 
 pub(crate) async fn count(
@@ -167,13 +165,11 @@ pub(crate) async fn members(
             items.push((u.id.clone(), member_json(&u, opts.select.as_deref())));
         }
     }
-    let (value, next) = page_in_memory(&opts, items);
-    let next =
-        next.map(|c| opts.next_link(&state, &format!("{base}/groups/{}/members", group.id), &c));
-    Ok(page(
+    Ok(super::list::from_memory(
+        &state,
+        &opts,
+        &format!("{base}/groups/{}/members", group.id),
         format!("{base}/$metadata#directoryObjects"),
-        None,
-        next,
-        value,
+        items,
     ))
 }

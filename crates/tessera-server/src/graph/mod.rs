@@ -9,6 +9,7 @@ mod apps;
 pub(crate) mod auth;
 mod batch;
 mod groups;
+mod list;
 mod policies;
 pub(crate) mod query;
 mod users;

@@ -11,7 +11,7 @@ use tessera_proto::lifetime::{self, LifetimeSource, format_timespan, parse_polic
 
 use super::apps::{find_application, find_service_principal};
 use super::auth::{Caller, Rows};
-use super::query::{Entity, ListOptions, page, page_in_memory};
+use super::query::{Entity, ListOptions, page};
 use super::{
     GraphError, GraphResult, Shared, graph_base, json_object, json_response, no_content, project,
 };
@@ -184,19 +184,12 @@ pub(crate) async fn list(
             )
         })
         .collect();
-    let (value, next) = page_in_memory(&opts, items);
-    let next = next.map(|c| {
-        opts.next_link(
-            &state,
-            &format!("{base}/policies/tokenLifetimePolicies"),
-            &c,
-        )
-    });
-    Ok(page(
+    Ok(super::list::from_memory(
+        &state,
+        &opts,
+        &format!("{base}/policies/tokenLifetimePolicies"),
         opts.context(&base, "policies/tokenLifetimePolicies"),
-        None,
-        next,
-        value,
+        items,
     ))
 }
 
@@ -379,19 +372,12 @@ pub(crate) async fn applies_to(
         ));
         items.push((a.object_id.clone(), Value::Object(m)));
     }
-    let (value, next) = page_in_memory(&opts, items);
-    let next = next.map(|c| {
-        opts.next_link(
-            &state,
-            &format!("{base}/policies/tokenLifetimePolicies/{}/appliesTo", p.id),
-            &c,
-        )
-    });
-    Ok(page(
+    Ok(super::list::from_memory(
+        &state,
+        &opts,
+        &format!("{base}/policies/tokenLifetimePolicies/{}/appliesTo", p.id),
         format!("{base}/$metadata#directoryObjects"),
-        None,
-        next,
-        value,
+        items,
     ))
 }
 

@@ -215,29 +215,27 @@ pub(crate) async fn list(
             Vec::new(),
         ));
     }
-    let mut users = state
+    let users = state
         .store()
         .list_users(&caller.tenant.id, &opts.store_query())
         .await?;
-    let next = opts.finish_page(&state, &path, &mut users, |x| Cursor {
-        display_name: Some(x.display_name.clone()),
-        id: x.id.clone(),
-    });
-    let count = if opts.count && opts.first_page() {
-        Some(
-            state
-                .store()
-                .count_users(&caller.tenant.id, opts.filter.as_ref())
-                .await?,
-        )
-    } else {
-        None
-    };
-    let value = users
-        .iter()
-        .map(|u| Value::Object(user_json(u, opts.select.as_deref())))
-        .collect();
-    Ok(page(opts.context(&base, "users"), count, next, value))
+    let count = state
+        .store()
+        .count_users(&caller.tenant.id, opts.filter.as_ref());
+    super::list::from_store(
+        &state,
+        &opts,
+        &path,
+        opts.context(&base, "users"),
+        users,
+        count,
+        |x| Cursor {
+            display_name: Some(x.display_name.clone()),
+            id: x.id.clone(),
+        },
+        |u| Value::Object(user_json(u, opts.select.as_deref())),
+    )
+    .await
 }
 
 pub(crate) async fn count(
