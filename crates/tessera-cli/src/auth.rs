@@ -78,7 +78,7 @@ fn secret_from(var: &str, what: &str) -> anyhow::Result<Secret> {
     env(var)
         .map(Secret::new)
         .with_context(|| format!("{what}: the environment variable {var} is not set"))
-        .map_err(crate::usage)
+        .map_err(crate::common::usage)
 }
 
 /// The shared persistent token cache every `tessera` process uses.
@@ -134,14 +134,14 @@ impl AuthArgs {
         if let Some(url) = &self.authority {
             return Authority::parse(url)
                 .context("--authority")
-                .map_err(crate::usage);
+                .map_err(crate::common::usage);
         }
         let tenant = self
             .tenant
             .clone()
             .or_else(|| env("AZURE_TENANT_ID"))
             .context("give --tenant (or --authority, or set AZURE_TENANT_ID)")
-            .map_err(crate::usage)?;
+            .map_err(crate::common::usage)?;
         let cloud = match &self.cloud {
             Some(c) => Cloud::parse(c).context("--cloud")?,
             None => Cloud::Public,
@@ -155,12 +155,12 @@ impl AuthArgs {
             .clone()
             .or_else(|| env("AZURE_CLIENT_ID"))
             .context("give --client-id (or set AZURE_CLIENT_ID)")
-            .map_err(crate::usage)
+            .map_err(crate::common::usage)
     }
 
     pub(crate) fn credential(&self) -> anyhow::Result<Arc<dyn Credential>> {
         if self.credentials_named() > 1 {
-            return Err(crate::usage(anyhow::anyhow!(
+            return Err(crate::common::usage(anyhow::anyhow!(
                 "choose one of --client-secret-env, --certificate, --device-code, --interactive, --username, --managed-identity"
             )));
         }
@@ -240,7 +240,7 @@ impl AuthArgs {
     /// browser when `browser` is true, else the device code.
     pub(crate) fn user_flow(&self, browser: bool) -> anyhow::Result<Arc<dyn Credential>> {
         if self.client_secret_env.is_some() || self.certificate.is_some() || self.managed_identity {
-            return Err(crate::usage(anyhow::anyhow!(
+            return Err(crate::common::usage(anyhow::anyhow!(
                 "login signs a user in; an application credential (secret, certificate, managed identity) needs no login: use it with `tessera token` directly"
             )));
         }
@@ -274,7 +274,7 @@ impl AuthArgs {
         }
         let (Ok(authority), Ok(client_id)) = (self.authority(), self.client_id()) else {
             if self.account.is_some() {
-                return Err(crate::usage(anyhow::anyhow!(
+                return Err(crate::common::usage(anyhow::anyhow!(
                     "--account: give the application too (--client-id, and --tenant or --authority)"
                 )));
             }
@@ -289,7 +289,7 @@ impl AuthArgs {
         if found.is_none()
             && let Some(a) = &self.account
         {
-            return Err(crate::usage(anyhow::anyhow!(
+            return Err(crate::common::usage(anyhow::anyhow!(
                 "--account {a}: not signed in for this application; run `tessera login` first"
             )));
         }

@@ -10,7 +10,7 @@ use clap::{Args, ValueEnum};
 use serde_json::{Value, json};
 use tessera_client::{Authority, HttpOptions, TokenHttp, decode};
 
-use crate::Ctx;
+use crate::common::Ctx;
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
@@ -91,7 +91,7 @@ pub(crate) async fn run(args: DecodeArgs, ctx: &Ctx) -> anyhow::Result<()> {
             s
         }
     };
-    let token = decode(&raw).map_err(|e| crate::usage(e.into()))?;
+    let token = decode(&raw).map_err(|e| crate::common::usage(e.into()))?;
     let now = ctx.clock.unix();
     let verification = if args.verify {
         let http = TokenHttp::new(HttpOptions {
@@ -165,8 +165,8 @@ pub(crate) async fn run(args: DecodeArgs, ctx: &Ctx) -> anyhow::Result<()> {
         emit(&s);
     }
     match verification {
-        Some(Err(e)) => Err(crate::with_code(
-            crate::ExitCode::Invalid,
+        Some(Err(e)) => Err(crate::common::with_code(
+            crate::common::ExitCode::Invalid,
             anyhow::anyhow!("the signature could not be verified: {e}"),
         )),
         _ => Ok(()),

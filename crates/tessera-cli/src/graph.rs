@@ -8,8 +8,8 @@ use clap::{Args, ValueEnum};
 use reqwest::Method;
 use serde_json::Value;
 
-use crate::Ctx;
 use crate::auth::GraphTarget;
+use crate::common::Ctx;
 use crate::output::{CsvWriter, Format};
 use crate::term::Progress;
 
@@ -92,7 +92,7 @@ pub(crate) async fn run(args: GraphArgs, ctx: &Ctx) -> anyhow::Result<()> {
                 .with_context(|| format!("--header {h}: expected NAME:VALUE"))
         })
         .collect::<anyhow::Result<_>>()
-        .map_err(crate::usage)?;
+        .map_err(crate::common::usage)?;
     let header_refs: Vec<(&str, &str)> = headers
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
@@ -108,7 +108,7 @@ pub(crate) async fn run(args: GraphArgs, ctx: &Ctx) -> anyhow::Result<()> {
             Some(
                 serde_json::from_str(&text)
                     .context("--body is not JSON")
-                    .map_err(crate::usage)?,
+                    .map_err(crate::common::usage)?,
             )
         }
     };
@@ -120,7 +120,7 @@ pub(crate) async fn run(args: GraphArgs, ctx: &Ctx) -> anyhow::Result<()> {
         GraphMethod::Delete => Method::DELETE,
     };
     if args.all && method != Method::GET {
-        return Err(crate::usage(anyhow::anyhow!(
+        return Err(crate::common::usage(anyhow::anyhow!(
             "--all pages through a collection: it goes with get"
         )));
     }

@@ -10,8 +10,8 @@ use tessera_client::policy::{Explanation, check_lifetime};
 use tessera_client::{LifetimePolicy, NewPolicy, PolicyUpdate};
 use tessera_proto::lifetime::{LifetimeSource, format_timespan};
 
-use crate::Ctx;
 use crate::auth::GraphTarget;
+use crate::common::Ctx;
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
@@ -154,7 +154,7 @@ enum PolicyCommand {
 
 fn checked(lifetime: &str) -> anyhow::Result<i64> {
     check_lifetime(lifetime)
-        .map_err(|e| crate::usage(anyhow::anyhow!("--lifetime {lifetime}: {e}")))
+        .map_err(|e| crate::common::usage(anyhow::anyhow!("--lifetime {lifetime}: {e}")))
 }
 
 #[allow(clippy::print_stdout)] // the command's data

@@ -11,8 +11,8 @@ use tessera_client::{
     PersistedAccount, TokenRequest, fingerprint, parse_token_key, sign_in, sign_out,
 };
 
-use crate::Ctx;
 use crate::auth::{AuthArgs, open_cache};
+use crate::common::Ctx;
 use crate::decode::{span, utc};
 
 #[derive(Debug, Args)]
@@ -79,7 +79,7 @@ fn browser_available() -> bool {
 pub(crate) async fn login(args: LoginArgs, ctx: &Ctx) -> anyhow::Result<()> {
     let auth = args.auth.with_profile(ctx.profile.as_ref());
     if auth.no_cache {
-        return Err(crate::usage(anyhow::anyhow!(
+        return Err(crate::common::usage(anyhow::anyhow!(
             "--no-cache: a sign-in is kept in the token cache, so login needs it"
         )));
     }
@@ -121,7 +121,7 @@ pub(crate) fn logout(args: &LogoutArgs) -> anyhow::Result<()> {
             .filter(|x| x.username.eq_ignore_ascii_case(a))
             .collect(),
         (None, false) if accounts.len() > 1 => {
-            return Err(crate::usage(anyhow::anyhow!(
+            return Err(crate::common::usage(anyhow::anyhow!(
                 "several accounts are signed in ({}); choose one with --account, or use --all",
                 accounts
                     .iter()

@@ -5,8 +5,8 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use tessera_client::TokenRequest;
 
-use crate::Ctx;
 use crate::auth::AuthArgs;
+use crate::common::Ctx;
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
