@@ -74,6 +74,18 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         )
         .route("/{tenant}/login/device", post(crate::signin::login_device))
         .route(
+            "/{tenant}/oauth2/authorize",
+            get(crate::signin::authorize).post(crate::signin::authorize),
+        )
+        .route(
+            "/{tenant}/oauth2/devicecode",
+            post(crate::signin::device_authorization),
+        )
+        .route(
+            "/{tenant}/oauth2/logout",
+            get(crate::signin::logout).post(crate::signin::logout),
+        )
+        .route(
             "/devicelogin",
             get(crate::signin::devicelogin_page).post(crate::signin::devicelogin_submit),
         );

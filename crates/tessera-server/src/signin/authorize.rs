@@ -91,6 +91,8 @@ pub(crate) async fn authorize(
     let get = |k: &str| fields.get(k).filter(|v| !v.is_empty()).cloned();
     let base = base_url(&state, &headers, &uri);
     let (csrf, fresh) = csrf_value(&state, &headers);
+    // `/{tenant}/oauth2/authorize`: the v1.0 endpoint, the same sign-in for a `resource`.
+    let v1 = uri.path().ends_with("/oauth2/authorize");
 
     let Some(client_id) = get("client_id") else {
         return with_csrf(
@@ -166,7 +168,15 @@ pub(crate) async fn authorize(
         } else {
             default_mode.to_owned()
         },
-        scope: get("scope").unwrap_or_default(),
+        scope: if v1 {
+            // v1 names the resource; `scope` there only asks for OpenID Connect.
+            get("resource").map_or_else(
+                || "openid profile offline_access".to_owned(),
+                |r| crate::token::v1_scope(&r, true, true),
+            )
+        } else {
+            get("scope").unwrap_or_default()
+        },
         state: fields.get("state").cloned(),
         nonce: get("nonce"),
         code_challenge: get("code_challenge"),
@@ -209,7 +219,8 @@ pub(crate) async fn authorize(
         &params.code_challenge,
         params.code_challenge_method.as_deref(),
     ) {
-        (None, _) if app.public_client => {
+        // The v1.0 endpoint never required PKCE (ADAL's native clients do not send it).
+        (None, _) if app.public_client && !v1 => {
             return redirect_error(&state, &params, &aadsts::PKCE_REQUIRED.err());
         }
         (None, _) => {}

@@ -55,12 +55,17 @@ pub(crate) async fn device_authorization(
             &aadsts::MISSING_PARAMETER.with(&["client_id"]),
         );
     };
-    let Some(scope_text) = get("scope") else {
-        return device_error(
-            &state,
-            &headers,
-            &aadsts::MISSING_PARAMETER.with(&["scope"]),
-        );
+    // `/{tenant}/oauth2/devicecode` is the v1.0 endpoint: a `resource` instead of scopes, and
+    // the answer in v1's shape (ADAL's `acquire_user_code`).
+    let v1 = uri.path().ends_with("/oauth2/devicecode");
+    let requested = if v1 {
+        get("resource").map(|r| crate::token::v1_scope(&r, true, true))
+    } else {
+        get("scope")
+    };
+    let Some(scope_text) = requested else {
+        let name = if v1 { "resource" } else { "scope" };
+        return device_error(&state, &headers, &aadsts::MISSING_PARAMETER.with(&[name]));
     };
     let tenant = match tenant_for_client(&state, &segment, &client_id).await {
         Ok(Some(t)) => t,
@@ -127,14 +132,30 @@ pub(crate) async fn device_authorization(
         }
     }
     let verification_uri = format!("{}/devicelogin", base_url(&state, &headers, &uri));
-    let body = serde_json::json!({
-        "user_code": user_code,
-        "device_code": device_code,
-        "verification_uri": verification_uri,
-        "expires_in": DEVICE_CODE_SECONDS,
-        "interval": DEVICE_INTERVAL,
-        "message": format!("To sign in, use a web browser to open the page {verification_uri} and enter the code {user_code} to authenticate."),
-    });
+    let message = format!(
+        "To sign in, use a web browser to open the page {verification_uri} and enter the code {user_code} to authenticate."
+    );
+    let body = if v1 {
+        // v1 says `verification_url` and writes the numbers as strings (as a pam_aad log
+        // of Entra's answer shows; ADAL reads these names).
+        serde_json::json!({
+            "user_code": user_code,
+            "device_code": device_code,
+            "verification_url": verification_uri,
+            "expires_in": DEVICE_CODE_SECONDS.to_string(),
+            "interval": DEVICE_INTERVAL.to_string(),
+            "message": message,
+        })
+    } else {
+        serde_json::json!({
+            "user_code": user_code,
+            "device_code": device_code,
+            "verification_uri": verification_uri,
+            "expires_in": DEVICE_CODE_SECONDS,
+            "interval": DEVICE_INTERVAL,
+            "message": message,
+        })
+    };
     let mut r = crate::respond::json_body(&body).into_response();
     crate::respond::no_store(r.headers_mut());
     r

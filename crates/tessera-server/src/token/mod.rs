@@ -8,6 +8,8 @@ pub(crate) mod interactive;
 pub(crate) mod mint;
 mod v1;
 
+pub(crate) use v1::scope_for as v1_scope;
+
 use std::collections::HashMap;
 
 use tessera_proto::errors::{self as aadsts, AadstsError};

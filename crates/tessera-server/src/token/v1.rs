@@ -13,6 +13,21 @@ use tessera_proto::token::{GrantType, TokenResponse, V1TokenResponse};
 
 use super::{Failure, Params};
 
+/// The v2.0 scope a v1 request for `resource` stands for: every permission consented on it
+/// (`/.default`), and for a user a refresh token (v1 always returns one) and, when OpenID
+/// Connect is asked for, an ID token. Used by the v1 token, authorize and device code
+/// endpoints alike.
+pub(crate) fn scope_for(resource: &str, user: bool, openid: bool) -> String {
+    let mut s = format!("{resource}/.default");
+    if user {
+        s.push_str(" offline_access");
+        if openid {
+            s.push_str(" openid profile");
+        }
+    }
+    s
+}
+
 /// Rewrites a v1 request's parameters into the v2.0 form the grants read.
 pub(super) fn translate(params: &mut Params, grant: GrantType) -> Result<(), Failure> {
     let resource = params.get("resource").map(str::to_owned);
@@ -21,18 +36,9 @@ pub(super) fn translate(params: &mut Params, grant: GrantType) -> Result<(), Fai
         s.split_whitespace()
             .any(|t| t.eq_ignore_ascii_case("openid"))
     });
-    let scope = |resource: &str| {
-        let mut s = format!("{resource}/.default");
-        if grant != GrantType::ClientCredentials {
-            s.push_str(" offline_access");
-            if openid {
-                s.push_str(" openid profile");
-            }
-        }
-        s
-    };
+    let user = grant != GrantType::ClientCredentials;
     match (grant, resource) {
-        (_, Some(resource)) => params.set("scope", scope(&resource)),
+        (_, Some(resource)) => params.set("scope", scope_for(&resource, user, openid)),
         // A refresh token remembers its resource, an authorization code the resource its
         // sign-in asked for; every other grant must name one.
         (GrantType::RefreshToken | GrantType::AuthorizationCode, None) => {

@@ -284,3 +284,170 @@ async fn lifetime_policies_apply_on_v1() {
         "not_before is back-dated five minutes"
     );
 }
+
+/// ADAL's device code flow: `POST /{tenant}/oauth2/devicecode` with `resource`, answered in
+/// v1's shape (`verification_url`, numbers as strings); polling the v1 token endpoint with the
+/// code in `code` says the user has not finished yet.
+#[tokio::test]
+async fn device_code_on_v1() {
+    let s = TestServer::start().await;
+    let (status, text, body) = post_raw(
+        &s,
+        &format!("{}/oauth2/devicecode", s.authority()),
+        &[
+            ("client_id", &s.demo.public_client.client_id),
+            ("resource", "https://graph.microsoft.com"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(body["expires_in"], "900", "{text}");
+    assert_eq!(body["interval"], "5", "{text}");
+    let url = body["verification_url"].as_str().expect("verification_url");
+    assert!(url.ends_with("/devicelogin"), "{url}");
+    assert!(body.get("verification_uri").is_none(), "{text}");
+    let user_code = body["user_code"].as_str().expect("user_code");
+    assert!(
+        body["message"]
+            .as_str()
+            .expect("message")
+            .contains(user_code)
+    );
+
+    let (status, _, poll) = post_raw(
+        &s,
+        &v1_url(&s),
+        &[
+            ("grant_type", "device_code"),
+            ("client_id", &s.demo.public_client.client_id),
+            ("resource", "https://graph.microsoft.com"),
+            ("code", body["device_code"].as_str().expect("device_code")),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400, "{poll}");
+    assert_eq!(poll["error"], "authorization_pending", "{poll}");
+
+    // v1 names the resource; a request without one is refused as Entra refuses it.
+    let (status, _, missing) = post_raw(
+        &s,
+        &format!("{}/oauth2/devicecode", s.authority()),
+        &[("client_id", &s.demo.public_client.client_id)],
+    )
+    .await;
+    assert_eq!((status, aadsts_code(&missing)), (400, 900144), "{missing}");
+}
+
+/// The hidden fields and action of the first form on a sign-in page.
+fn form_of(page: &str) -> (String, Vec<(String, String)>) {
+    let unescape = |s: &str| {
+        s.replace("&amp;", "&")
+            .replace("&quot;", "\"")
+            .replace("&#39;", "'")
+    };
+    let action = page
+        .split("action=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .map(unescape)
+        .unwrap_or_else(|| panic!("no form in {page}"));
+    let hidden = page
+        .split("<input type=\"hidden\" name=\"")
+        .skip(1)
+        .filter_map(|r| {
+            let (name, rest) = r.split_once('"')?;
+            let value = rest.split("value=\"").nth(1)?.split('"').next()?;
+            Some((unescape(name), unescape(value)))
+        })
+        .collect();
+    (action, hidden)
+}
+
+/// The classic web-app recipe on v1: `/{tenant}/oauth2/authorize` with `resource` (no PKCE),
+/// the same sign-in pages, then the code redeemed at `/{tenant}/oauth2/token` for a Graph
+/// token in the v1 shape.
+#[tokio::test]
+async fn authorization_code_on_v1() {
+    let s = TestServer::start().await;
+    let ca = std::fs::read(s.demo.ca_cert.as_ref().expect("ca")).expect("ca");
+    let browser = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&ca).expect("ca pem")])
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let client_id = s.demo.public_client.client_id.clone();
+    let redirect_uri = s.demo.public_client.redirect_uri.clone();
+    let r = browser
+        .get(format!("{}/oauth2/authorize", s.authority()))
+        .query(&[
+            ("client_id", client_id.as_str()),
+            ("response_type", "code"),
+            ("redirect_uri", redirect_uri.as_str()),
+            ("resource", "https://graph.microsoft.com"),
+            ("state", "v1-state"),
+        ])
+        .send()
+        .await
+        .expect("authorize");
+    assert_eq!(r.status(), 200, "the sign-in page, not a PKCE error");
+    let cookie = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_owned))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let mut page = r.text().await.expect("page");
+    let mut answer = None;
+    for (field, value) in [
+        ("username", s.demo.user.username.clone()),
+        ("password", s.demo.user.password.clone()),
+    ] {
+        let (action, mut fields) = form_of(&page);
+        fields.push((field.to_owned(), value));
+        if field == "password" {
+            fields.push(("username".into(), s.demo.user.username.clone()));
+        }
+        let r = browser
+            .post(&action)
+            .header("cookie", &cookie)
+            .form(&fields)
+            .send()
+            .await
+            .expect("step");
+        if r.status().is_redirection() {
+            answer = r
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            break;
+        }
+        page = r.text().await.expect("page");
+    }
+    let location = answer.unwrap_or_else(|| panic!("no redirect to the app; last page: {page}"));
+    let url = reqwest::Url::parse(&location).expect("location");
+    let query: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+    assert_eq!(query.get("state").map(String::as_str), Some("v1-state"));
+    let code = query.get("code").unwrap_or_else(|| panic!("{location}"));
+
+    let (status, text, body) = post_raw(
+        &s,
+        &v1_url(&s),
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", &client_id),
+            ("code", code),
+            ("redirect_uri", &redirect_uri),
+            ("resource", "https://graph.microsoft.com"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(body["resource"], "https://graph.microsoft.com");
+    assert!(number(&body["expires_in"]) >= 3600, "{text}");
+    assert!(body["refresh_token"].is_string(), "{text}");
+    let (_, claims) = jwt_parts(body["access_token"].as_str().expect("at"));
+    assert_eq!(claims["aud"], "https://graph.microsoft.com");
+    assert_eq!(claims["upn"], s.demo.user.username.as_str());
+}
