@@ -5,6 +5,7 @@
 // GraphError is returned once per failed request; its size does not matter there.
 #![allow(clippy::result_large_err)]
 
+mod app_writes;
 mod apps;
 pub(crate) mod auth;
 mod batch;
@@ -441,8 +442,22 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/groups/$count", get(groups::count))
         .route("/groups/{id}", get(groups::get))
         .route("/groups/{id}/members", get(groups::members))
-        .route("/applications", get(apps::list_applications))
-        .route("/applications/{id}", get(apps::get_application))
+        .route(
+            "/applications",
+            get(apps::list_applications).post(app_writes::create),
+        )
+        .route(
+            "/applications/{id}",
+            get(apps::get_application).delete(app_writes::delete),
+        )
+        .route(
+            "/applications/{id}/addPassword",
+            post(app_writes::add_password),
+        )
+        .route(
+            "/applications/{id}/removePassword",
+            post(app_writes::remove_password),
+        )
         .route(
             "/applications/{id}/tokenLifetimePolicies",
             get(policies::list_assigned_app),

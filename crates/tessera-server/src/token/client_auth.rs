@@ -95,7 +95,13 @@ pub(crate) async fn authenticate(
     presented: Presented,
     token_audiences: &[String],
 ) -> Result<Acr, Failure> {
-    if !presented.is_none() && app.secrets.is_empty() && app.certificates.is_empty() {
+    // A public client ("Allow public client flows") with nothing registered is told it is
+    // public; a confidential app whose last secret was removed is told the secret is wrong.
+    if !presented.is_none()
+        && app.public_client
+        && app.secrets.is_empty()
+        && app.certificates.is_empty()
+    {
         return Err(aadsts::PUBLIC_CLIENT_SENT_CREDENTIAL.err().into());
     }
     let now = state.clock.unix();

@@ -2054,3 +2054,103 @@ async fn the_bearer_scheme_is_case_insensitive() {
         .to_owned();
     assert!(challenge.starts_with("Bearer realm="), "{challenge}");
 }
+
+/// The admin script's first half: create an app registration, give it a secret, use the
+/// secret at once for client credentials, take it away again, delete the app.
+#[tokio::test]
+async fn an_admin_script_creates_an_app_and_a_secret() {
+    let s = TestServer::start().await;
+    let admin = demo_app_token(&s).await;
+    let r = post(
+        &s,
+        &admin,
+        "/applications",
+        &json!({"displayName": "Nightly export"}),
+    )
+    .await;
+    assert_ok_json(&r, 201);
+    assert_eq!(
+        r.body["@odata.context"],
+        format!("{}/$metadata#applications/$entity", graph(&s))
+    );
+    assert_eq!(r.body["displayName"], "Nightly export");
+    assert!(is_guid(r.body["appId"].as_str().expect("appId")));
+    assert_eq!(r.body["passwordCredentials"], json!([]));
+    let object_id = r.body["id"].as_str().expect("id").to_owned();
+    let app_id = r.body["appId"].as_str().expect("appId").to_owned();
+
+    let r = post(
+        &s,
+        &admin,
+        &format!("/applications/{object_id}/addPassword"),
+        &json!({"passwordCredential": {"displayName": "ci"}}),
+    )
+    .await;
+    assert_ok_json(&r, 200);
+    assert_eq!(
+        r.body["@odata.context"],
+        format!("{}/$metadata#microsoft.graph.passwordCredential", graph(&s))
+    );
+    let secret = r.body["secretText"]
+        .as_str()
+        .expect("secretText")
+        .to_owned();
+    assert_eq!(secret.len(), 40);
+    assert_eq!(r.body["hint"], &secret[..3]);
+    assert_eq!(r.body["displayName"], "ci");
+    let key_id = r.body["keyId"].as_str().expect("keyId").to_owned();
+
+    // Shown once: a read gives the hint, never the secret.
+    let r = get(&s, &admin, &format!("/applications/{object_id}")).await;
+    assert_ok_json(&r, 200);
+    assert_eq!(r.body["passwordCredentials"][0]["keyId"], key_id.as_str());
+    assert_eq!(r.body["passwordCredentials"][0]["secretText"], Value::Null);
+    assert!(!r.full.contains(&secret));
+
+    let token = |secret: String| {
+        let s = &s;
+        let app_id = app_id.clone();
+        async move {
+            s.token(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", &app_id),
+                ("client_secret", &secret),
+                ("scope", "https://graph.microsoft.com/.default"),
+            ])
+            .await
+        }
+    };
+    let (status, body) = token(secret.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, claims) = crate::support::jwt_parts(body["access_token"].as_str().expect("at"));
+    assert_eq!(claims["appid"], app_id.as_str());
+
+    let r = post(
+        &s,
+        &admin,
+        &format!("/applications/{object_id}/removePassword"),
+        &json!({"keyId": key_id}),
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let (status, body) = token(secret).await;
+    assert_eq!((status, aadsts_code(&body)), (401, 7000215), "{body}");
+
+    let r = send(
+        &s,
+        Method::DELETE,
+        &format!("/applications/{object_id}"),
+        Some(&admin),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let r = get(&s, &admin, &format!("/applications/{object_id}")).await;
+    assert_error(&r, 404, "Request_ResourceNotFound", None);
+
+    // A caller without an application write permission is refused as Graph refuses it.
+    let user = demo_user_token(&s).await;
+    let r = post(&s, &user, "/applications", &json!({"displayName": "x"})).await;
+    assert_error(&r, 403, "Authorization_RequestDenied", None);
+}
