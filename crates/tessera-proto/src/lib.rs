@@ -8,6 +8,7 @@ pub mod claims;
 pub mod clock;
 pub mod discovery;
 pub mod errors;
+pub mod graph_roles;
 pub mod jwt;
 pub mod lifetime;
 pub mod odata;

@@ -151,7 +151,21 @@ pub(crate) fn graph_service_principal(tenant_id: &str) -> Map<String, Value> {
         "servicePrincipalNames".into(),
         json!([tessera_proto::GRAPH_APP_ID, "https://graph.microsoft.com"]),
     );
-    m.insert("appRoles".into(), json!([]));
+    let roles: Vec<Value> = tessera_proto::graph_roles::GRAPH_APP_ROLES
+        .iter()
+        .map(|r| {
+            json!({
+                "allowedMemberTypes": ["Application"],
+                "description": r.display_name,
+                "displayName": r.display_name,
+                "id": r.id,
+                "isEnabled": true,
+                "origin": "Application",
+                "value": r.value,
+            })
+        })
+        .collect();
+    m.insert("appRoles".into(), Value::Array(roles));
     m.insert("oauth2PermissionScopes".into(), json!([]));
     m
 }

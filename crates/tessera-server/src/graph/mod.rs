@@ -13,6 +13,7 @@ mod groups;
 mod list;
 mod policies;
 pub(crate) mod query;
+mod role_grants;
 mod users;
 
 use std::sync::Arc;
@@ -472,6 +473,22 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         )
         .route("/servicePrincipals", get(apps::list_service_principals))
         .route("/servicePrincipals/{id}", get(apps::get_service_principal))
+        .route(
+            "/servicePrincipals/{id}/appRoleAssignments",
+            get(role_grants::list_assignments).post(role_grants::create_assignment),
+        )
+        .route(
+            "/servicePrincipals/{id}/appRoleAssignments/{assignment}",
+            axum::routing::delete(role_grants::delete_assignment),
+        )
+        .route(
+            "/servicePrincipals/{id}/appRoleAssignedTo",
+            get(role_grants::list_assigned_to).post(role_grants::create_assigned_to),
+        )
+        .route(
+            "/servicePrincipals/{id}/appRoleAssignedTo/{assignment}",
+            axum::routing::delete(role_grants::delete_assigned_to),
+        )
         .route(
             "/servicePrincipals/{id}/tokenLifetimePolicies",
             get(policies::list_assigned_sp),

@@ -2154,3 +2154,169 @@ async fn an_admin_script_creates_an_app_and_a_secret() {
     let r = post(&s, &user, "/applications", &json!({"displayName": "x"})).await;
     assert_error(&r, 403, "Authorization_RequestDenied", None);
 }
+
+/// The admin script's second half: grant Graph's User.Read.All to a new app by app role
+/// assignment, see it in the next token and in Graph's answers, revoke it again.
+#[tokio::test]
+async fn app_role_assignments_grant_and_revoke_graph_permissions() {
+    const PROVISIONER: &str = "88888888-9999-aaaa-bbbb-cccccccccccc";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(
+        dir.path(),
+        &format!(
+            r#"
+[[tenants]]
+id = "{TENANT}"
+domain = "{DOMAIN}"
+display_name = "Contoso"
+
+[[tenants.applications]]
+client_id = "{PROVISIONER}"
+display_name = "provisioner"
+secrets = [{{ value = "provisioner-secret" }}]
+application_permissions = {{ "https://graph.microsoft.com" = ["Application.ReadWrite.All", "AppRoleAssignment.ReadWrite.All"] }}
+"#
+        ),
+    );
+    let s = TestServer::start_in(dir, |o| o.config_file = Some(config)).await;
+    let admin = config_app_token(
+        &s,
+        PROVISIONER,
+        "provisioner-secret",
+        "https://graph.microsoft.com/.default",
+    )
+    .await;
+
+    let graph_sp = get(
+        &s,
+        &admin,
+        &format!("/servicePrincipals(appId='{GRAPH_APP_ID}')"),
+    )
+    .await;
+    assert_ok_json(&graph_sp, 200);
+    let graph_sp_id = graph_sp.body["id"].as_str().expect("id").to_owned();
+    let user_read_all = graph_sp.body["appRoles"]
+        .as_array()
+        .expect("appRoles")
+        .iter()
+        .find(|r| r["value"] == "User.Read.All")
+        .expect("User.Read.All is one of Graph's app roles")["id"]
+        .as_str()
+        .expect("role id")
+        .to_owned();
+    assert_eq!(user_read_all, "df021288-bdef-4463-88db-98f22de89214");
+
+    let r = post(
+        &s,
+        &admin,
+        "/applications",
+        &json!({"displayName": "report job"}),
+    )
+    .await;
+    assert_ok_json(&r, 201);
+    let app_id = r.body["appId"].as_str().expect("appId").to_owned();
+    let object_id = r.body["id"].as_str().expect("id").to_owned();
+    let r = post(
+        &s,
+        &admin,
+        &format!("/applications/{object_id}/addPassword"),
+        &json!({}),
+    )
+    .await;
+    let secret = r.body["secretText"]
+        .as_str()
+        .expect("secretText")
+        .to_owned();
+    let sp = get(&s, &admin, &format!("/servicePrincipals(appId='{app_id}')")).await;
+    assert_ok_json(&sp, 200);
+    let sp_id = sp.body["id"].as_str().expect("sp id").to_owned();
+
+    let job_token =
+        || config_app_token(&s, &app_id, &secret, "https://graph.microsoft.com/.default");
+    let roles = |token: &str| crate::support::jwt_parts(token).1["roles"].clone();
+    assert_eq!(
+        roles(&job_token().await),
+        Value::Null,
+        "no roles before the grant"
+    );
+
+    let grant =
+        json!({"principalId": sp_id, "resourceId": graph_sp_id, "appRoleId": user_read_all});
+    let r = post(
+        &s,
+        &admin,
+        &format!("/servicePrincipals/{graph_sp_id}/appRoleAssignedTo"),
+        &grant,
+    )
+    .await;
+    assert_ok_json(&r, 201);
+    assert_eq!(r.body["principalId"], sp_id.as_str());
+    assert_eq!(r.body["resourceId"], graph_sp_id.as_str());
+    assert_eq!(r.body["appRoleId"], user_read_all.as_str());
+    assert_eq!(r.body["principalType"], "ServicePrincipal");
+    assert_eq!(r.body["resourceDisplayName"], "Microsoft Graph");
+    let assignment = r.body["id"].as_str().expect("assignment id").to_owned();
+
+    let token = job_token().await;
+    assert_eq!(
+        roles(&token),
+        json!(["User.Read.All"]),
+        "exactly the granted role"
+    );
+    assert_ok_json(&get(&s, &token, "/users").await, 200);
+
+    // Granted once; from the client's side the same assignment shows.
+    let r = post(
+        &s,
+        &admin,
+        &format!("/servicePrincipals/{sp_id}/appRoleAssignments"),
+        &grant,
+    )
+    .await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    let r = get(
+        &s,
+        &admin,
+        &format!("/servicePrincipals/{sp_id}/appRoleAssignments"),
+    )
+    .await;
+    assert_ok_json(&r, 200);
+    assert_eq!(r.ids(), vec![assignment.clone()]);
+    // An unknown role and a grant without the permission are refused.
+    let bogus = json!({"principalId": sp_id, "resourceId": graph_sp_id, "appRoleId": "00000000-0000-0000-0000-000000000001"});
+    let r = post(
+        &s,
+        &admin,
+        &format!("/servicePrincipals/{sp_id}/appRoleAssignments"),
+        &bogus,
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    let r = post(
+        &s,
+        &token,
+        &format!("/servicePrincipals/{sp_id}/appRoleAssignments"),
+        &grant,
+    )
+    .await;
+    assert_error(&r, 403, "Authorization_RequestDenied", None);
+
+    let r = send(
+        &s,
+        Method::DELETE,
+        &format!("/servicePrincipals/{sp_id}/appRoleAssignments/{assignment}"),
+        Some(&admin),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let token = job_token().await;
+    assert_eq!(roles(&token), Value::Null, "revoked");
+    assert_error(
+        &get(&s, &token, "/users").await,
+        403,
+        "Authorization_RequestDenied",
+        None,
+    );
+}
