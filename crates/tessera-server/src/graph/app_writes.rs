@@ -18,7 +18,8 @@ use tessera_proto::clock::Clock as _;
 use super::apps::{application_json, find_application};
 use super::auth::{Caller, Rows};
 use super::{
-    GraphError, GraphResult, Shared, graph_base, graph_time, json_object, json_response, no_content,
+    GraphError, GraphResult, Shared, graph_base, graph_time, json_object, json_response,
+    no_content, required_str,
 };
 use crate::crypto;
 use crate::store::{Application, SecretCredential, StoreError};
@@ -83,12 +84,7 @@ pub(crate) async fn create(
     let state = state.0;
     let body = json_object(&body)?;
     // Required as for users; the exact wording for applications is UNCONFIRMED.
-    let Some(display_name) = body.get("displayName").and_then(Value::as_str) else {
-        return Err(GraphError::bad_request(
-            "Property 'displayName' is required when creating the object.",
-        )
-        .with_details(json!([{"code": "PropertyRequired", "target": "displayName"}])));
-    };
+    let display_name = required_str(&body, "displayName")?;
     let mut redirects = redirect_uris(&body, "web")?;
     redirects.extend(redirect_uris(&body, "publicClient")?);
     redirects.extend(redirect_uris(&body, "spa")?);
@@ -233,12 +229,7 @@ pub(crate) async fn remove_password(
     caller.require(WRITE_APP, WRITE_DELEGATED)?;
     let state = state.0;
     let body = json_object(&body)?;
-    let Some(key_id) = body.get("keyId").and_then(Value::as_str) else {
-        return Err(GraphError::bad_request(
-            "Property 'keyId' is required when creating the object.",
-        )
-        .with_details(json!([{"code": "PropertyRequired", "target": "keyId"}])));
-    };
+    let key_id = required_str(&body, "keyId")?;
     let mut app = find_application(&state, &caller, &id).await?;
     let before = app.secrets.len();
     app.secrets

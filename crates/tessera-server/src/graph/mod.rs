@@ -338,6 +338,24 @@ pub(crate) fn project(all: Map<String, Value>, select: Option<&[String]>) -> Map
 }
 
 /// Parses a JSON request body into an object, with Graph's error when it is not one.
+/// Graph's answer to a create or action body without a required property.
+pub(crate) fn property_required(name: &str) -> GraphError {
+    GraphError::bad_request(format!(
+        "Property '{name}' is required when creating the object."
+    ))
+    .with_details(json!([{"code": "PropertyRequired", "target": name}]))
+}
+
+/// A required string property of a request body.
+pub(crate) fn required_str<'a>(
+    body: &'a Map<String, Value>,
+    name: &str,
+) -> Result<&'a str, GraphError> {
+    body.get(name)
+        .and_then(Value::as_str)
+        .ok_or_else(|| property_required(name))
+}
+
 pub(crate) fn json_object(body: &[u8]) -> Result<Map<String, Value>, GraphError> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(m)) => Ok(m),

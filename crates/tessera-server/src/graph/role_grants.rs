@@ -21,7 +21,8 @@ use tessera_proto::scope::resource_key;
 use super::apps::find_service_principal;
 use super::auth::{Caller, Rows};
 use super::{
-    GraphError, GraphResult, Shared, graph_base, graph_time, json_object, json_response, no_content,
+    GraphError, GraphResult, Shared, graph_base, graph_time, json_object, json_response,
+    no_content, required_str,
 };
 use crate::crypto;
 use crate::directory::graph_service_principal_id;
@@ -104,15 +105,6 @@ fn granted(app: &Application) -> Vec<&'static GraphAppRole> {
         .collect()
 }
 
-fn id_field<'a>(body: &'a Map<String, Value>, name: &str) -> Result<&'a str, GraphError> {
-    body.get(name).and_then(Value::as_str).ok_or_else(|| {
-        GraphError::bad_request(format!(
-            "Property '{name}' is required when creating the object."
-        ))
-        .with_details(json!([{"code": "PropertyRequired", "target": name}]))
-    })
-}
-
 /// The client app an assignment is for, checking that the resource is Graph.
 async fn parties(
     state: &AppState,
@@ -145,9 +137,9 @@ async fn create(
 ) -> GraphResult {
     caller.require(GRANT, GRANT)?;
     let body = json_object(body)?;
-    let principal_id = id_field(&body, "principalId")?;
-    let resource_id = id_field(&body, "resourceId")?;
-    let app_role_id = id_field(&body, "appRoleId")?;
+    let principal_id = required_str(&body, "principalId")?;
+    let resource_id = required_str(&body, "resourceId")?;
+    let app_role_id = required_str(&body, "appRoleId")?;
     // The path names one side; the body must agree with it.
     let (path_side, body_side) = match side {
         Side::Principal => ("principalId", principal_id),

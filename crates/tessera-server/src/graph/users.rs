@@ -445,10 +445,7 @@ pub(crate) async fn create(
         "userPrincipalName",
     ] {
         if !body.contains_key(required) {
-            return Err(GraphError::bad_request(format!(
-                "Property '{required}' is required when creating the object."
-            ))
-            .with_details(json!([{"code": "PropertyRequired", "target": required}])));
+            return Err(super::property_required(required));
         }
     }
     let now = state.clock.unix();
