@@ -18,7 +18,7 @@ const READ: Rows = &[
     &["Directory.ReadWrite.All"],
 ];
 
-const ENTITY: Entity = Entity {
+pub(crate) const ENTITY: Entity = Entity {
     name: "Group",
     selectable: &[
         "id",
@@ -38,7 +38,7 @@ const ENTITY: Entity = Entity {
     orderable: true,
 };
 
-fn group_json(g: &Group, select: Option<&[String]>) -> Map<String, Value> {
+pub(crate) fn group_json(g: &Group, select: Option<&[String]>) -> Map<String, Value> {
     let extra = |k: &str, default: Value| g.extra.get(k).cloned().unwrap_or(default);
     let mut all = Map::new();
     all.insert("id".into(), json!(g.id));
@@ -112,7 +112,7 @@ pub(crate) async fn count(
     Ok(super::query::count_response(n))
 }
 
-async fn find(
+pub(crate) async fn find(
     state: &crate::state::AppState,
     caller: &Caller,
     id: &str,

@@ -9,6 +9,7 @@ mod app_writes;
 mod apps;
 pub(crate) mod auth;
 mod batch;
+mod group_writes;
 mod groups;
 mod list;
 mod policies;
@@ -457,10 +458,32 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
             "/users/{id}/revokeSignInSessions",
             post(users::revoke_sessions),
         )
-        .route("/groups", get(groups::list))
+        .route("/groups", get(groups::list).post(group_writes::create))
         .route("/groups/$count", get(groups::count))
-        .route("/groups/{id}", get(groups::get))
+        .route(
+            "/groups/{id}",
+            get(groups::get)
+                .patch(group_writes::update)
+                .delete(group_writes::delete),
+        )
         .route("/groups/{id}/members", get(groups::members))
+        .route("/groups/{id}/members/$ref", post(group_writes::add_member))
+        .route(
+            "/groups/{id}/members/{member}/$ref",
+            axum::routing::delete(group_writes::remove_member),
+        )
+        .route("/groups/{id}/owners/$ref", post(group_writes::add_owner))
+        .route(
+            "/groups/{id}/owners/{member}/$ref",
+            axum::routing::delete(group_writes::remove_owner),
+        )
+        .route("/users/{id}/memberOf", get(group_writes::user_member_of))
+        .route(
+            "/users/{id}/transitiveMemberOf",
+            get(group_writes::user_member_of),
+        )
+        .route("/me/memberOf", get(group_writes::my_member_of))
+        .route("/me/transitiveMemberOf", get(group_writes::my_member_of))
         .route(
             "/applications",
             get(apps::list_applications).post(app_writes::create),

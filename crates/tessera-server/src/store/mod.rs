@@ -483,6 +483,8 @@ pub trait Store: Send + Sync + 'static {
     fn user_by_upn(&self, tenant_id: &str, upn: &str) -> BoxFuture<'_, Option<User>>;
     fn put_user(&self, user: User) -> BoxFuture<'_, ()>;
     fn put_group(&self, group: Group) -> BoxFuture<'_, ()>;
+    /// Deletes a group; false when there was none.
+    fn delete_group(&self, tenant_id: &str, id: &str) -> BoxFuture<'_, bool>;
 
     fn insert_refresh_token(&self, record: RefreshTokenRecord) -> BoxFuture<'_, ()>;
     fn refresh_token(&self, hash: &str) -> BoxFuture<'_, Option<RefreshTokenRecord>>;

@@ -2320,3 +2320,154 @@ application_permissions = {{ "https://graph.microsoft.com" = ["Application.ReadW
         None,
     );
 }
+
+/// Groups as an admin script builds them: create with members bound, add and remove
+/// members by `$ref`, rename, read `memberOf` from the user's side and `/me`, delete.
+#[tokio::test]
+async fn group_writes_and_memberships() {
+    const GROUPS_ADMIN: &str = "99999999-aaaa-bbbb-cccc-dddddddddddd";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(
+        dir.path(),
+        &format!(
+            r#"{CONFIG}
+[[tenants.applications]]
+client_id = "{GROUPS_ADMIN}"
+display_name = "groups admin"
+secrets = [{{ value = "groups-admin-secret" }}]
+application_permissions = {{ "https://graph.microsoft.com" = ["Group.ReadWrite.All", "User.Read.All"] }}
+"#
+        ),
+    );
+    let s = TestServer::start_in(dir, |o| o.config_file = Some(config)).await;
+    let admin = config_app_token(
+        &s,
+        GROUPS_ADMIN,
+        "groups-admin-secret",
+        "https://graph.microsoft.com/.default",
+    )
+    .await;
+    let user_id = |upn: &'static str| {
+        let (s, admin) = (&s, admin.clone());
+        async move {
+            let r = get(s, &admin, &format!("/users/{upn}")).await;
+            r.body["id"].as_str().expect("user id").to_owned()
+        }
+    };
+    let (megan, alex) = (
+        user_id("megan@contoso.example").await,
+        user_id("alex@contoso.example").await,
+    );
+
+    let r = post(&s, &admin, "/groups", &json!({"displayName": "Ops"})).await;
+    assert_error(&r, 400, "Request_BadRequest", None);
+    assert_eq!(r.body["error"]["details"][0]["code"], "PropertyRequired");
+
+    let r = post(
+        &s,
+        &admin,
+        "/groups",
+        &json!({
+            "displayName": "Ops",
+            "mailEnabled": false,
+            "mailNickname": "ops",
+            "securityEnabled": true,
+            "description": "night shift",
+            "members@odata.bind": [format!("https://graph.microsoft.com/v1.0/directoryObjects/{megan}")],
+        }),
+    )
+    .await;
+    assert_ok_json(&r, 201);
+    assert_eq!(
+        r.body["@odata.context"],
+        format!("{}/$metadata#groups/$entity", graph(&s))
+    );
+    assert_eq!(r.body["mailNickname"], "ops");
+    assert_eq!(r.body["description"], "night shift");
+    let group = r.body["id"].as_str().expect("id").to_owned();
+
+    let add =
+        json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{alex}")});
+    let r = post(&s, &admin, &format!("/groups/{group}/members/$ref"), &add).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let r = post(&s, &admin, &format!("/groups/{group}/members/$ref"), &add).await;
+    assert_error(
+        &r,
+        400,
+        "Request_BadRequest",
+        Some(
+            "One or more added object references already exist for the following modified properties: 'members'.",
+        ),
+    );
+    let r = get(&s, &admin, &format!("/groups/{group}/members")).await;
+    let mut members = r.ids();
+    members.sort();
+    let mut want = vec![megan.clone(), alex.clone()];
+    want.sort();
+    assert_eq!(members, want);
+
+    let r = get(&s, &admin, &format!("/users/{alex}/memberOf")).await;
+    assert_ok_json(&r, 200);
+    assert_eq!(r.ids(), vec![group.clone()]);
+    assert_eq!(r.values()[0]["@odata.type"], "#microsoft.graph.group");
+    let (status, body) = config_ropc(
+        &s,
+        "alex@contoso.example",
+        "Alex-Pass-1",
+        "https://graph.microsoft.com/User.Read",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let alex_token = body["access_token"].as_str().expect("at").to_owned();
+    let r = get(&s, &alex_token, "/me/memberOf").await;
+    assert_ok_json(&r, 200);
+    assert_eq!(r.ids(), vec![group.clone()]);
+
+    let path = format!("/groups/{group}/members/{alex}/$ref");
+    let r = send(&s, Method::DELETE, &path, Some(&admin), &[], None).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let r = send(&s, Method::DELETE, &path, Some(&admin), &[], None).await;
+    assert_error(&r, 404, "Request_ResourceNotFound", None);
+    assert_eq!(
+        get(&s, &alex_token, "/me/memberOf").await.ids(),
+        Vec::<String>::new()
+    );
+
+    let rename = json!({"displayName": "Operations"});
+    let r = send(
+        &s,
+        Method::PATCH,
+        &format!("/groups/{group}"),
+        Some(&admin),
+        &[],
+        Some(&rename),
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert_eq!(
+        get(&s, &admin, &format!("/groups/{group}")).await.body["displayName"],
+        "Operations"
+    );
+
+    // Reading groups is not writing them.
+    let reader = writer_token(&s).await;
+    let r = post(&s, &reader, "/groups", &json!({"displayName": "x", "mailEnabled": false, "mailNickname": "x", "securityEnabled": true})).await;
+    assert_error(&r, 403, "Authorization_RequestDenied", None);
+
+    let r = send(
+        &s,
+        Method::DELETE,
+        &format!("/groups/{group}"),
+        Some(&admin),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert_error(
+        &get(&s, &admin, &format!("/groups/{group}")).await,
+        404,
+        "Request_ResourceNotFound",
+        None,
+    );
+}

@@ -167,6 +167,19 @@ macro_rules! sql_directory {
         }
 
 
+        fn delete_group(&self, tenant_id: &str, id: &str) -> BoxFuture<'_, bool> {
+            let (t, i) = (tenant_id.to_owned(), id.to_ascii_lowercase());
+            Box::pin(async move {
+                let n = sqlx::query("DELETE FROM groups WHERE tenant_id = $1 AND id = $2")
+                    .bind(&t)
+                    .bind(&i)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                Ok(n == 1)
+            })
+        }
+
         fn list_users(&self, tenant_id: &str, query: &ListQuery) -> BoxFuture<'_, Vec<User>> {
             let (t, q) = (tenant_id.to_owned(), query.clone());
             Box::pin(async move { list_rows(&self.pool, ("users", USER_SELECT), filter::USER_COLUMNS, &t, &q, user_from_row).await })
