@@ -134,6 +134,116 @@ pub(crate) async fn create(
     Ok(json_response(StatusCode::CREATED, &Value::Object(m)))
 }
 
+/// The `keyCredentials` a PATCH sends: the whole new collection. An entry with a `key` (the
+/// certificate, standard base64 DER) adds that certificate; one with only the `keyId` of a
+/// certificate the app has keeps it; any the list leaves out are removed.
+fn key_credentials(
+    app: &Application,
+    value: &Value,
+    random: &dyn tessera_proto::clock::Random,
+) -> Result<Vec<crate::store::CertificateCredential>, GraphError> {
+    let invalid = |why: &str| {
+        GraphError::bad_request(format!(
+            "Invalid value for property 'keyCredentials': {why}"
+        ))
+    };
+    let Value::Array(entries) = value else {
+        return Err(invalid("an array is expected"));
+    };
+    let mut out = Vec::new();
+    for e in entries {
+        let key_id = e.get("keyId").and_then(Value::as_str);
+        match e.get("key").and_then(Value::as_str) {
+            Some(key) => {
+                if e.get("type").and_then(Value::as_str) != Some("AsymmetricX509Cert")
+                    || e.get("usage").and_then(Value::as_str) != Some("Verify")
+                {
+                    return Err(invalid("type must be AsymmetricX509Cert and usage Verify"));
+                }
+                let der = tessera_proto::b64::decode_lenient(key)
+                    .ok_or_else(|| invalid("key is not base64"))?;
+                let display_name = e
+                    .get("displayName")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                let key_id = key_id.map_or_else(|| crypto::random_guid(random), str::to_owned);
+                out.push(
+                    crypto::certificate_credential(&der, key_id, display_name)
+                        .map_err(|why| invalid(&why))?,
+                );
+            }
+            None => {
+                let kept = key_id
+                    .and_then(|k| {
+                        app.certificates
+                            .iter()
+                            .find(|c| c.key_id.eq_ignore_ascii_case(k))
+                    })
+                    .ok_or_else(|| {
+                        invalid("a new credential needs its key; an existing one, its keyId")
+                    })?;
+                out.push(kept.clone());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `PATCH /applications/{id}`: the properties a script sets after creating an app.
+/// `requiredResourceAccess` and other properties this subset does not model are accepted
+/// and not kept (permissions are granted by app role assignment here).
+pub(crate) async fn update(
+    state: Shared,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> GraphResult {
+    caller.require(WRITE_APP, WRITE_DELEGATED)?;
+    let state = state.0;
+    let body = json_object(&body)?;
+    let mut app = find_application(&state, &caller, &id).await?;
+    if let Some(name) = body.get("displayName") {
+        app.display_name = name
+            .as_str()
+            .ok_or_else(|| GraphError::bad_request("Invalid value for property 'displayName'."))?
+            .to_owned();
+    }
+    if body.contains_key("identifierUris") {
+        app.identifier_uris = strings(&body, "identifierUris")?;
+    }
+    if ["web", "publicClient", "spa"]
+        .iter()
+        .any(|k| body.contains_key(*k))
+    {
+        let mut redirects = Vec::new();
+        for k in ["web", "publicClient", "spa"] {
+            if body.contains_key(k) {
+                redirects.extend(redirect_uris(&body, k)?);
+            } else {
+                // A section not sent keeps its URIs.
+                let current = super::apps::application_json(&app);
+                if let Some(Value::Object(section)) = current.get(k) {
+                    redirects.extend(strings(section, "redirectUris")?);
+                }
+            }
+        }
+        app.redirect_uris = redirects;
+    }
+    if let Some(v) = body.get("isFallbackPublicClient") {
+        app.public_client = v.as_bool().unwrap_or(false);
+    }
+    if let Some(v) = body.get("keyCredentials") {
+        app.certificates = key_credentials(&app, v, state.random.as_ref())?;
+    }
+    state
+        .directory
+        .put_application(app)
+        .await
+        .map_err(conflict)?;
+    Ok(no_content())
+}
+
 /// `DELETE /applications/{id}`: the app, its service principal and its secrets go.
 pub(crate) async fn delete(state: Shared, caller: Caller, Path(id): Path<String>) -> GraphResult {
     caller.require(WRITE_APP, WRITE_DELEGATED)?;

@@ -490,7 +490,9 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         )
         .route(
             "/applications/{id}",
-            get(apps::get_application).delete(app_writes::delete),
+            get(apps::get_application)
+                .patch(app_writes::update)
+                .delete(app_writes::delete),
         )
         .route(
             "/applications/{id}/addPassword",

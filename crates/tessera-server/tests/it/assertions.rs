@@ -251,3 +251,96 @@ async fn strict_mode_refuses_any_reuse() {
     assert_eq!(with_assertion(&s, &a).await.0, 200);
     assert_eq!(with_assertion(&s, &a).await.0, 401);
 }
+
+/// A certificate uploaded through Graph (`PATCH /applications/{id}` with `keyCredentials`)
+/// works for client credentials at once, and stops working when the list drops it.
+#[tokio::test]
+async fn a_certificate_added_through_graph_signs_in() {
+    let s = TestServer::start().await;
+    let k = Signer::demo(&s);
+    let (_, admin) = s.daemon_token(&[]).await;
+    let admin = admin["access_token"].as_str().expect("at").to_owned();
+    let graph = |method: reqwest::Method, path: String, body: Value| {
+        let (s, admin) = (&s, admin.clone());
+        async move {
+            let r = s
+                .client
+                .request(method, format!("{}/v1.0{path}", s.base))
+                .bearer_auth(admin)
+                .json(&body)
+                .send()
+                .await
+                .expect("graph");
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, app) = graph(
+        reqwest::Method::POST,
+        "/applications".into(),
+        json!({"displayName": "signer"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{app}");
+    let (object_id, app_id) = (
+        app["id"].as_str().expect("id").to_owned(),
+        app["appId"].as_str().expect("appId").to_owned(),
+    );
+    let upload = json!({"keyCredentials": [{
+        "type": "AsymmetricX509Cert",
+        "usage": "Verify",
+        "key": b64::std_encode(&k.cert_der),
+        "displayName": "CN=signer",
+    }]});
+    let (status, body) = graph(
+        reqwest::Method::PATCH,
+        format!("/applications/{object_id}"),
+        upload,
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
+
+    let sign_in = || {
+        let header = json!({"alg": "PS256", "typ": "JWT", "x5t#S256": k.x5t_s256()});
+        let claims = json!({"aud": s.token_url(), "iss": app_id, "sub": app_id, "exp": now() + 600, "nbf": now(), "iat": now(), "jti": uuid_like()});
+        let assertion = k.sign(&header, &claims, &RSA_PSS_SHA256);
+        let (s, app_id) = (&s, app_id.clone());
+        async move {
+            s.token(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", app_id.as_str()),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", assertion.as_str()),
+                ("scope", "https://graph.microsoft.com/.default"),
+            ])
+            .await
+        }
+    };
+    let (status, body) = sign_in().await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        jwt_parts(body["access_token"].as_str().expect("at")).1["appid"],
+        app_id.as_str()
+    );
+
+    let (status, body) = graph(
+        reqwest::Method::PATCH,
+        format!("/applications/{object_id}"),
+        json!({"keyCredentials": []}),
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
+    let (status, body) = sign_in().await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["error"], "invalid_client", "{body}");
+}
+
+/// A fresh assertion id per call.
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!("graph-cert-{}-{}", now(), N.fetch_add(1, Ordering::Relaxed))
+}
