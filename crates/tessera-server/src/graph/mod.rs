@@ -9,6 +9,7 @@ mod app_writes;
 mod apps;
 pub(crate) mod auth;
 mod batch;
+mod directory_objects;
 mod group_writes;
 mod groups;
 mod list;
@@ -557,6 +558,10 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route(
             "/policies/tokenLifetimePolicies/{id}/appliesTo",
             get(policies::applies_to),
+        )
+        .route(
+            "/directoryObjects/getByIds",
+            post(directory_objects::get_by_ids),
         )
         .route("/$batch", post(batch::batch))
         .method_not_allowed_fallback(wrong_method)

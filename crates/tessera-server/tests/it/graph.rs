@@ -2471,3 +2471,84 @@ application_permissions = {{ "https://graph.microsoft.com" = ["Group.ReadWrite.A
         None,
     );
 }
+
+/// `directoryObjects/getByIds` resolves mixed ids to typed objects, skips unknown ones,
+/// narrows by `types`, and needs Directory.Read.All.
+#[tokio::test]
+async fn directory_objects_get_by_ids() {
+    const READER: &str = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(
+        dir.path(),
+        &format!(
+            r#"{CONFIG}
+[[tenants.applications]]
+client_id = "{READER}"
+display_name = "directory reader"
+secrets = [{{ value = "reader-secret" }}]
+application_permissions = {{ "https://graph.microsoft.com" = ["Directory.Read.All"] }}
+"#
+        ),
+    );
+    let s = TestServer::start_in(dir, |o| o.config_file = Some(config)).await;
+    let reader = config_app_token(
+        &s,
+        READER,
+        "reader-secret",
+        "https://graph.microsoft.com/.default",
+    )
+    .await;
+    let megan = get(&s, &reader, "/users/megan@contoso.example").await.body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let writer_app = get(&s, &reader, &format!("/applications(appId='{WRITER_APP}')")).await;
+    let writer_object = writer_app.body["id"].as_str().expect("app id").to_owned();
+    let graph_sp = get(
+        &s,
+        &reader,
+        &format!("/servicePrincipals(appId='{GRAPH_APP_ID}')"),
+    )
+    .await
+    .body["id"]
+        .as_str()
+        .expect("graph sp")
+        .to_owned();
+
+    let ids =
+        json!({"ids": [megan, "00000000-0000-0000-0000-00000000dead", graph_sp, writer_object]});
+    let r = post(&s, &reader, "/directoryObjects/getByIds", &ids).await;
+    assert_ok_json(&r, 200);
+    assert_eq!(
+        r.body["@odata.context"],
+        format!("{}/$metadata#directoryObjects", graph(&s))
+    );
+    let types: Vec<&str> = r
+        .values()
+        .iter()
+        .map(|v| v["@odata.type"].as_str().expect("type"))
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "#microsoft.graph.user",
+            "#microsoft.graph.servicePrincipal",
+            "#microsoft.graph.application"
+        ]
+    );
+    assert_eq!(r.values()[0]["userPrincipalName"], "megan@contoso.example");
+
+    let mut only_users = ids.clone();
+    only_users["types"] = json!(["user"]);
+    let r = post(&s, &reader, "/directoryObjects/getByIds", &only_users).await;
+    assert_eq!(r.ids(), vec![megan]);
+
+    let r = post(
+        &s,
+        &writer_token(&s).await,
+        "/directoryObjects/getByIds",
+        &ids,
+    )
+    .await;
+    assert_error(&r, 403, "Authorization_RequestDenied", None);
+}
