@@ -358,3 +358,39 @@ pub(crate) async fn remove_password(
         .map_err(conflict)?;
     Ok(no_content())
 }
+
+/// `POST /servicePrincipals` with `{"appId": ...}`. Every app registration here has its
+/// service principal from the start (the directory keeps them as one record), so this
+/// answers what Graph answers a first creation: 201 with the service principal. Scripts
+/// that follow `New-MgApplication` with `New-MgServicePrincipal` thus run unchanged.
+pub(crate) async fn create_service_principal(
+    state: Shared,
+    caller: Caller,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> GraphResult {
+    caller.require(WRITE_APP, WRITE_DELEGATED)?;
+    let state = state.0;
+    let body = json_object(&body)?;
+    let app_id = required_str(&body, "appId")?;
+    let apps = state.store().list_applications(&caller.tenant.id).await?;
+    let Some(app) = apps
+        .iter()
+        .find(|a| a.client_id.eq_ignore_ascii_case(app_id))
+    else {
+        // Wording UNCONFIRMED.
+        return Err(GraphError::bad_request(format!(
+            "The appId '{}' of the service principal does not reference a valid application object.",
+            app_id.chars().take(64).collect::<String>()
+        )));
+    };
+    let base = graph_base(&state, &headers, &uri);
+    let mut m = Map::new();
+    m.insert(
+        "@odata.context".into(),
+        json!(format!("{base}/$metadata#servicePrincipals/$entity")),
+    );
+    m.extend(super::apps::service_principal_json(app));
+    Ok(json_response(StatusCode::CREATED, &Value::Object(m)))
+}

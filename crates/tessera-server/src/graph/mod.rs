@@ -9,6 +9,7 @@ mod app_writes;
 mod apps;
 pub(crate) mod auth;
 mod batch;
+mod consent_grants;
 mod directory_objects;
 mod group_writes;
 mod groups;
@@ -515,7 +516,10 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
             "/applications/{id}/tokenLifetimePolicies/{policy}/$ref",
             axum::routing::delete(policies::unassign_app),
         )
-        .route("/servicePrincipals", get(apps::list_service_principals))
+        .route(
+            "/servicePrincipals",
+            get(apps::list_service_principals).post(app_writes::create_service_principal),
+        )
         .route("/servicePrincipals/{id}", get(apps::get_service_principal))
         .route(
             "/servicePrincipals/{id}/appRoleAssignments",
@@ -562,6 +566,16 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route(
             "/directoryObjects/getByIds",
             post(directory_objects::get_by_ids),
+        )
+        .route(
+            "/oauth2PermissionGrants",
+            get(consent_grants::list).post(consent_grants::create),
+        )
+        .route(
+            "/oauth2PermissionGrants/{id}",
+            get(consent_grants::get)
+                .patch(consent_grants::update)
+                .delete(consent_grants::delete),
         )
         .route("/$batch", post(batch::batch))
         .method_not_allowed_fallback(wrong_method)

@@ -2552,3 +2552,116 @@ application_permissions = {{ "https://graph.microsoft.com" = ["Directory.Read.Al
     .await;
     assert_error(&r, 403, "Authorization_RequestDenied", None);
 }
+
+/// Tenant-wide delegated consent granted by script: a new public client is refused until
+/// an `oauth2PermissionGrant` gives it User.Read for everyone, then signs users in, and is
+/// refused again once the grant is deleted. `POST /servicePrincipals` answers as a first
+/// creation, so the usual script order runs.
+#[tokio::test]
+async fn oauth2_permission_grants_give_tenant_wide_consent() {
+    const CONSENT_ADMIN: &str = "bbbbbbbb-cccc-dddd-eeee-ffffffffffff";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(
+        dir.path(),
+        &format!(
+            r#"{CONFIG}
+[[tenants.applications]]
+client_id = "{CONSENT_ADMIN}"
+display_name = "consent admin"
+secrets = [{{ value = "consent-admin-secret" }}]
+application_permissions = {{ "https://graph.microsoft.com" = ["Application.ReadWrite.All", "DelegatedPermissionGrant.ReadWrite.All"] }}
+"#
+        ),
+    );
+    let s = TestServer::start_in(dir, |o| o.config_file = Some(config)).await;
+    let admin = config_app_token(
+        &s,
+        CONSENT_ADMIN,
+        "consent-admin-secret",
+        "https://graph.microsoft.com/.default",
+    )
+    .await;
+    let r = post(
+        &s,
+        &admin,
+        "/applications",
+        &json!({"displayName": "cli tool", "isFallbackPublicClient": true}),
+    )
+    .await;
+    assert_ok_json(&r, 201);
+    let app_id = r.body["appId"].as_str().expect("appId").to_owned();
+    let r = post(&s, &admin, "/servicePrincipals", &json!({"appId": app_id})).await;
+    assert_ok_json(&r, 201);
+    let sp_id = r.body["id"].as_str().expect("sp id").to_owned();
+    let graph_sp = get(
+        &s,
+        &admin,
+        &format!("/servicePrincipals(appId='{GRAPH_APP_ID}')"),
+    )
+    .await
+    .body["id"]
+        .as_str()
+        .expect("graph sp")
+        .to_owned();
+
+    let sign_in = || {
+        let (s, app_id) = (&s, app_id.clone());
+        async move {
+            s.post_form(
+                &config_token_url(s),
+                &[
+                    ("grant_type", "password"),
+                    ("client_id", app_id.as_str()),
+                    ("username", "megan@contoso.example"),
+                    ("password", "Megan-Pass-1"),
+                    ("scope", "https://graph.microsoft.com/User.Read"),
+                ],
+            )
+            .await
+        }
+    };
+    let (status, body) = sign_in().await;
+    assert_eq!((status, aadsts_code(&body)), (400, 65001), "{body}");
+
+    let grant = json!({"clientId": sp_id, "consentType": "AllPrincipals", "resourceId": graph_sp, "scope": "User.Read"});
+    let r = post(&s, &admin, "/oauth2PermissionGrants", &grant).await;
+    assert_ok_json(&r, 201);
+    assert_eq!(r.body["principalId"], Value::Null);
+    assert_eq!(r.body["scope"], "User.Read");
+    let grant_id = r.body["id"].as_str().expect("grant id").to_owned();
+    let r = post(&s, &admin, "/oauth2PermissionGrants", &grant).await;
+    assert_eq!(r.status, 409, "{}", r.text);
+
+    let (status, body) = sign_in().await;
+    assert_eq!(status, 200, "{body}");
+    let (_, claims) = crate::support::jwt_parts(body["access_token"].as_str().expect("at"));
+    assert!(
+        claims["scp"]
+            .as_str()
+            .expect("scp")
+            .split(' ')
+            .any(|s| s == "User.Read")
+    );
+
+    let r = get(
+        &s,
+        &admin,
+        &format!("/oauth2PermissionGrants?$filter=clientId eq '{sp_id}'"),
+    )
+    .await;
+    assert_ok_json(&r, 200);
+    assert_eq!(r.ids(), vec![grant_id.clone()]);
+
+    let r = send(
+        &s,
+        Method::DELETE,
+        &format!("/oauth2PermissionGrants/{grant_id}"),
+        Some(&admin),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let (status, body) = sign_in().await;
+    assert_eq!((status, aadsts_code(&body)), (400, 65001), "{body}");
+}
