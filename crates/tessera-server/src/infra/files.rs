@@ -35,14 +35,44 @@ pub(crate) fn create_private_dir(dir: &Path) -> Result<(), ServerError> {
         .map_err(|e| ServerError::io(format!("creating {}", dir.display()), e))
 }
 
-/// Makes the data directory private to this user: created 0700 if absent; an existing one,
-/// and anything in it, that group or others may read, write or enter is narrowed to 0700
-/// (directories) or 0600 (files), with a warning naming what changed. It holds the signing
-/// keys and every refresh token, so this runs before anything is read from it.
+/// What tessera keeps in its data directory; only these are narrowed, so a data directory
+/// pointed at a folder that holds other things (`--data-dir .`) leaves those alone.
+const OURS: &[&str] = &[
+    "tessera.db",
+    "tessera.db-wal",
+    "tessera.db-shm",
+    "demo.json",
+    "demo",
+    "tls",
+];
+
+/// Makes the data directory private to this user: created 0700 if absent; tessera's own
+/// files in it that group or others may read, write or enter are narrowed to 0700/0600,
+/// with a warning naming what changed. It holds the signing keys and every refresh token,
+/// so this runs before anything is read from it. The directory itself is narrowed when it
+/// is tessera's (empty, or holding tessera's files); otherwise only a warning says so.
 pub(crate) fn secure_data_dir(dir: &Path) -> Result<(), ServerError> {
     create_private_dir(dir)?;
+    let entries: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|e| ServerError::io(format!("listing {}", dir.display()), e))?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let ours = entries
+        .iter()
+        .all(|n| OURS.contains(&n.as_str()) || n.starts_with(".tessera-tmp-"));
     let mut narrowed = Vec::new();
-    narrow(dir, 0, &mut narrowed)?;
+    if ours {
+        narrow(dir, false, &mut narrowed)?;
+    } else if open_to_others(dir)? {
+        tracing::warn!(dir = %dir.display(), "the data directory can be read by other users and holds files that are not tessera's, so it was left as it is; make it private (chmod 700) or give tessera a directory of its own");
+    }
+    for name in OURS {
+        let path = dir.join(name);
+        if std::fs::symlink_metadata(&path).is_ok() {
+            narrow(&path, true, &mut narrowed)?;
+        }
+    }
     if !narrowed.is_empty() {
         let shown: Vec<String> = narrowed
             .iter()
@@ -58,9 +88,17 @@ pub(crate) fn secure_data_dir(dir: &Path) -> Result<(), ServerError> {
     Ok(())
 }
 
+fn open_to_others(path: &Path) -> Result<bool, ServerError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let meta = std::fs::symlink_metadata(path)
+        .map_err(|e| ServerError::io(format!("reading {}", path.display()), e))?;
+    Ok(meta.permissions().mode() & 0o077 != 0)
+}
+
+/// Narrows `path` (and, with `deep`, what is under it: tessera's own `demo/` and `tls/`).
 fn narrow(
     path: &Path,
-    depth: u32,
+    deep: bool,
     narrowed: &mut Vec<std::path::PathBuf>,
 ) -> Result<(), ServerError> {
     use std::os::unix::fs::PermissionsExt as _;
@@ -83,12 +121,11 @@ fn narrow(
         )?;
         narrowed.push(path.to_path_buf());
     }
-    // The layout is shallow (the database, TLS and demo material); deeper is not ours.
-    if meta.is_dir() && depth < 3 {
+    if deep && meta.is_dir() {
         let entries = std::fs::read_dir(path)
             .map_err(|e| ServerError::io(format!("listing {}", path.display()), e))?;
         for entry in entries.flatten() {
-            narrow(&entry.path(), depth + 1, narrowed)?;
+            narrow(&entry.path(), false, narrowed)?;
         }
     }
     Ok(())

@@ -40,12 +40,6 @@ async fn an_open_data_directory_is_made_private() {
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).expect("mkdir");
     std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    std::fs::write(data.join("notes.txt"), "left by the operator").expect("write");
-    std::fs::set_permissions(
-        data.join("notes.txt"),
-        std::fs::Permissions::from_mode(0o644),
-    )
-    .expect("chmod");
 
     let s = TestServer::start_in(dir, |_| {}).await;
     let (status, _) = s.daemon_token(&[]).await;
@@ -59,6 +53,49 @@ async fn an_open_data_directory_is_made_private() {
         }
     }
     assert_eq!(open_to_others(&data), Vec::<String>::new());
+
+    // A restart after someone opened it up again narrows tessera's files once more.
+    for p in [data.join("demo.json"), data.join("tls/ca-key.pem")] {
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    }
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let dir = s.stop().await;
+    let s = TestServer::start_in(dir, |_| {}).await;
+    assert_eq!(
+        open_to_others(&s.dir.path().join("data")),
+        Vec::<String>::new()
+    );
+}
+
+/// A data directory shared with other files (`--data-dir .`): tessera's files are made
+/// private, the directory and the other files are left as they are.
+#[tokio::test]
+async fn files_that_are_not_tesseras_are_left_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("mkdir");
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::fs::write(data.join("notes.txt"), "left by the operator").expect("write");
+    std::fs::set_permissions(
+        data.join("notes.txt"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .expect("chmod");
+
+    let s = TestServer::start_in(dir, |_| {}).await;
+    let data = s.dir.path().join("data");
+    assert_eq!(mode(&data.join("notes.txt")), 0o644, "not tessera's");
+    assert_eq!(
+        mode(&data),
+        0o755,
+        "a directory that is not tessera's alone is left"
+    );
+    for name in ["demo.json", "tls", "demo"] {
+        assert_eq!(mode(&data.join(name)) & 0o077, 0, "{name}");
+    }
+    if s.database_url().is_none() {
+        assert_eq!(mode(&data.join("tessera.db")), 0o600);
+    }
 }
 
 #[tokio::test]
