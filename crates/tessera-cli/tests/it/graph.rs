@@ -118,3 +118,146 @@ fn graph_get_all_streams_every_user_once() {
     assert_eq!(bad.status.code(), Some(2), "a usage error");
     tessera_client::PersistentCache::forget_keyring_key(&home.join(".cache/tessera/tokens"));
 }
+
+/// The admin script of the README, through `tessera graph`: create an app, give it a
+/// secret, grant it Graph's User.Read.All by app role assignment; `tessera token` for the
+/// new app then carries exactly that role.
+#[test]
+fn an_admin_script_creates_an_app_a_secret_and_a_grant() {
+    const TENANT: &str = "12121212-3434-5656-7878-909090909090";
+    const ADMIN: &str = "abababab-cdcd-efef-0101-232323232323";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("tenant.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[[tenants]]
+id = "{TENANT}"
+domain = "fabrikam.example"
+display_name = "Fabrikam"
+
+[[tenants.applications]]
+client_id = "{ADMIN}"
+display_name = "provisioning script"
+secrets = [{{ value = "provisioning-secret" }}]
+application_permissions = {{ "https://graph.microsoft.com" = ["Application.ReadWrite.All", "AppRoleAssignment.ReadWrite.All"] }}
+"#
+        ),
+    )
+    .expect("config");
+    let config = config.display().to_string();
+    let s = Running::start(&dir.path().join("data"), &["--config", &config]);
+    let home = dir.path().join("home");
+    let authority = format!("{}/{TENANT}", s.base());
+    let graph_url = s.str("/graph_url");
+    let call = |client: &str, secret: &str, args: &[&str]| -> Value {
+        let out = tessera()
+            .arg("graph")
+            .args(args)
+            .args([
+                "--graph-url",
+                &graph_url,
+                "--authority",
+                &authority,
+                "--client-id",
+                client,
+            ])
+            .args(["--client-secret-env", "SECRET", "--ca-cert"])
+            .arg(s.str("/ca_cert"))
+            .env("HOME", &home)
+            .env("SECRET", secret)
+            .output()
+            .expect("tessera graph");
+        assert!(
+            out.status.success(),
+            "tessera graph {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+    };
+    let admin = |args: &[&str]| call(ADMIN, "provisioning-secret", args);
+
+    let app = admin(&[
+        "post",
+        "/applications",
+        "--body",
+        r#"{"displayName":"nightly report"}"#,
+    ]);
+    let (object_id, app_id) = (
+        app["id"].as_str().expect("id").to_owned(),
+        app["appId"].as_str().expect("appId").to_owned(),
+    );
+    let secret = admin(&[
+        "post",
+        &format!("/applications/{object_id}/addPassword"),
+        "--body",
+        r#"{"passwordCredential":{"displayName":"ci"}}"#,
+    ])["secretText"]
+        .as_str()
+        .expect("secretText")
+        .to_owned();
+    let sp = admin(&[
+        "post",
+        "/servicePrincipals",
+        "--body",
+        &format!(r#"{{"appId":"{app_id}"}}"#),
+    ]);
+    let graph_sp = admin(&[
+        "get",
+        "/servicePrincipals(appId='00000003-0000-0000-c000-000000000000')",
+    ]);
+    let role = graph_sp["appRoles"]
+        .as_array()
+        .expect("appRoles")
+        .iter()
+        .find(|r| r["value"] == "User.Read.All")
+        .expect("User.Read.All")["id"]
+        .clone();
+    let grant = serde_json::json!({
+        "principalId": sp["id"],
+        "resourceId": graph_sp["id"],
+        "appRoleId": role,
+    })
+    .to_string();
+    let assigned = admin(&[
+        "post",
+        &format!(
+            "/servicePrincipals/{}/appRoleAssignments",
+            sp["id"].as_str().expect("sp id")
+        ),
+        "--body",
+        &grant,
+    ]);
+    assert_eq!(assigned["appRoleId"], role);
+
+    // The new app, with its new secret, reads users: the grant is in its token.
+    let users = call(&app_id, &secret, &["get", "/users", "--top", "1"]);
+    assert!(users["value"].is_array(), "{users}");
+    let out = tessera()
+        .args(["token", "--authority", &authority, "--client-id", &app_id])
+        .args(["--client-secret-env", "SECRET", "--ca-cert"])
+        .arg(s.str("/ca_cert"))
+        .args(["--output", "json"])
+        .env("HOME", &home)
+        .env("SECRET", &secret)
+        .output()
+        .expect("tessera token");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let payload = token["access_token"]
+        .as_str()
+        .expect("token")
+        .split('.')
+        .nth(1)
+        .expect("payload");
+    let claims: Value =
+        serde_json::from_slice(&tessera_proto::b64::url_decode(payload).expect("b64"))
+            .expect("claims");
+    assert_eq!(claims["roles"], serde_json::json!(["User.Read.All"]));
+    assert_eq!(claims["appid"], app_id.as_str());
+}
