@@ -23,6 +23,12 @@ pub enum Filter {
         property: String,
         suffix: String,
     },
+    /// A word of the property starts with `prefix`: what `$search="property:prefix"` asks
+    /// (Graph tokenizes on spaces and punctuation). Never produced by `$filter`.
+    WordPrefix {
+        property: String,
+        prefix: String,
+    },
     And(Box<Filter>, Box<Filter>),
     Or(Box<Filter>, Box<Filter>),
     Not(Box<Filter>),
@@ -163,6 +169,11 @@ impl Filter {
             Self::EndsWith { property, suffix } => {
                 text(property).is_some_and(|t| t.ends_with(&suffix.to_lowercase()))
             }
+            Self::WordPrefix { property, prefix } => text(property).is_some_and(|t| {
+                let prefix = prefix.to_lowercase();
+                t.split(|c: char| !c.is_alphanumeric())
+                    .any(|w| w.starts_with(&prefix))
+            }),
             Self::And(a, b) => a.matches(item) && b.matches(item),
             Self::Or(a, b) => a.matches(item) || b.matches(item),
             Self::Not(a) => !a.matches(item),
@@ -177,7 +188,8 @@ impl Filter {
                 Self::Compare { property, .. }
                 | Self::In { property, .. }
                 | Self::StartsWith { property, .. }
-                | Self::EndsWith { property, .. } => property.as_str(),
+                | Self::EndsWith { property, .. }
+                | Self::WordPrefix { property, .. } => property.as_str(),
                 _ => return,
             };
             if !out.contains(&property) {
@@ -197,6 +209,7 @@ impl Filter {
                 Self::In { .. } => "in",
                 Self::StartsWith { .. } => "startsWith",
                 Self::EndsWith { .. } => "endsWith",
+                Self::WordPrefix { .. } => "search",
                 Self::And(..) => "and",
                 Self::Or(..) => "or",
                 Self::Not(..) => "not",
@@ -263,6 +276,8 @@ impl fmt::Display for Filter {
                 write_quoted(f, suffix)?;
                 f.write_str(")")
             }
+            // `$search` clause text, as Graph writes it.
+            Self::WordPrefix { property, prefix } => write!(f, "\"{property}:{prefix}\""),
             Self::And(l, r) => {
                 write_operand(f, l, 2, false)?;
                 f.write_str(" and ")?;

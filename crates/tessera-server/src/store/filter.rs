@@ -157,6 +157,20 @@ impl Builder<'_> {
                 self.sql
                     .push_str(&format!("{} LIKE {p} ESCAPE '\\'", Self::lhs(col, kind)));
             }
+            Filter::WordPrefix { property, prefix } => {
+                let (col, kind) = column(self.columns, property)?;
+                if kind == ColumnKind::Bool {
+                    return Err("$search needs a text property".into());
+                }
+                // The first word, or one after a space (Graph's tokens; punctuation inside a
+                // word is rare in names and not split here).
+                let first = self.placeholder(Param::Text(format!("{}%", like_escape(prefix))));
+                let later = self.placeholder(Param::Text(format!("% {}%", like_escape(prefix))));
+                let lhs = Self::lhs(col, kind);
+                self.sql.push_str(&format!(
+                    "({lhs} LIKE {first} ESCAPE '\\' OR {lhs} LIKE {later} ESCAPE '\\')"
+                ));
+            }
             Filter::And(a, b) | Filter::Or(a, b) => {
                 let joiner = if matches!(f, Filter::And(..)) {
                     " AND "

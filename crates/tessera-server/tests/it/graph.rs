@@ -2665,3 +2665,71 @@ application_permissions = {{ "https://graph.microsoft.com" = ["Application.ReadW
     let (status, body) = sign_in().await;
     assert_eq!((status, aadsts_code(&body)), (400, 65001), "{body}");
 }
+
+/// `$search` as `Get-MgUser -Search "displayName:wil" -ConsistencyLevel eventual` sends it:
+/// word prefixes, clauses joined by OR and AND, and Graph's error without the header.
+#[tokio::test]
+async fn users_search_by_word_prefix() {
+    let s = server_with_config(|_| {}).await;
+    let t = writer_token(&s).await;
+    let search = |q: &str| format!("/users?$search={}", urlencoding_lite(q));
+    let r = get(&s, &t, &search("\"displayName:wil\"")).await;
+    assert_error(
+        &r,
+        400,
+        "Request_UnsupportedQuery",
+        Some(
+            "Request with $search query parameter only works through MSGraph with a special request header: 'ConsistencyLevel: eventual'",
+        ),
+    );
+    let names = |r: &Resp| -> Vec<String> {
+        r.values()
+            .iter()
+            .map(|v| v["displayName"].as_str().expect("name").to_owned())
+            .collect()
+    };
+    // A later word matches as well as the first; case does not matter.
+    let r = get_eventual(&s, &t, &search("\"displayName:WIL\"")).await;
+    assert_ok_json(&r, 200);
+    assert_eq!(names(&r), ["Alex Wilber"]);
+    let r = get_eventual(
+        &s,
+        &t,
+        &search("\"displayName:meg\" OR \"displayName:wil\""),
+    )
+    .await;
+    let mut both = names(&r);
+    both.sort();
+    assert_eq!(both, ["Alex Wilber", "Megan Bowen"]);
+    let r = get_eventual(
+        &s,
+        &t,
+        &format!(
+            "{}&$orderby=displayName desc",
+            search("\"displayName:meg\" OR \"displayName:wil\"")
+        ),
+    )
+    .await;
+    assert_eq!(names(&r), ["Megan Bowen", "Alex Wilber"], "with $orderby");
+    let r = get_eventual(
+        &s,
+        &t,
+        &search("\"displayName:bow\" AND \"displayName:alex\""),
+    )
+    .await;
+    assert_eq!(names(&r), Vec::<String>::new());
+    let r = get_eventual(&s, &t, &search("displayName:wil")).await;
+    assert_error(&r, 400, "Request_BadRequest", None);
+}
+
+/// Percent-encodes a query value (quotes, spaces, colons) for the URL.
+fn urlencoding_lite(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
