@@ -5,6 +5,7 @@
 // GraphError is returned once per failed request; its size does not matter there.
 #![allow(clippy::result_large_err)]
 
+mod app_keys;
 mod app_writes;
 mod apps;
 pub(crate) mod auth;
@@ -504,6 +505,8 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
             "/applications/{id}/removePassword",
             post(app_writes::remove_password),
         )
+        .route("/applications/{id}/addKey", post(app_keys::add_key))
+        .route("/applications/{id}/removeKey", post(app_keys::remove_key))
         .route(
             "/applications/{id}/tokenLifetimePolicies",
             get(policies::list_assigned_app),

@@ -344,3 +344,105 @@ fn uuid_like() -> String {
     static N: AtomicU64 = AtomicU64::new(0);
     format!("graph-cert-{}-{}", now(), N.fetch_add(1, Ordering::Relaxed))
 }
+
+/// Certificate rollover by the app itself: `addKey` with a proof signed by the current
+/// certificate, the new certificate signs assertions at once, `removeKey` retires the old
+/// one (proved with the new), and a proof with the wrong audience is refused.
+#[tokio::test]
+async fn an_app_rolls_its_certificate_with_add_key_and_remove_key() {
+    let s = TestServer::start().await;
+    let old = Signer::demo(&s);
+    let new_key =
+        rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)
+            .expect("rsa key");
+    let new_cert = rcgen::CertificateParams::new(vec!["rolled".to_owned()])
+        .expect("params")
+        .self_signed(&new_key)
+        .expect("cert");
+    let new = Signer {
+        key: RsaKeyPair::from_pkcs8(&new_key.serialize_der()).expect("pkcs8"),
+        cert_der: new_cert.der().to_vec(),
+    };
+    let (_, token) = s.daemon_token(&[]).await;
+    let token = token["access_token"].as_str().expect("at").to_owned();
+    let daemon = s.demo.daemon.client_id.clone();
+    let graph = |path: String, body: Option<Value>| {
+        let (s, token) = (&s, token.clone());
+        async move {
+            let url = format!(
+                "{}/v1.0/applications(appId='{daemon_id}'){path}",
+                s.base,
+                daemon_id = s.demo.daemon.client_id
+            );
+            let r = match body {
+                Some(b) => s.client.post(url).bearer_auth(token).json(&b),
+                None => s.client.get(url).bearer_auth(token),
+            }
+            .send()
+            .await
+            .expect("graph");
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (_, app) = graph(String::new(), None).await;
+    let object_id = app["id"].as_str().expect("object id").to_owned();
+    let old_key_id = app["keyCredentials"][0]["keyId"]
+        .as_str()
+        .expect("keyId")
+        .to_owned();
+    let proof = |signer: &Signer, aud: &str| {
+        signer.sign(
+            &json!({"alg": "RS256", "typ": "JWT", "x5t": signer.x5t()}),
+            &json!({"aud": aud, "iss": object_id, "nbf": now(), "exp": now() + 300}),
+            &RSA_PKCS1_SHA256,
+        )
+    };
+    const AUD: &str = "00000002-0000-0000-c000-000000000000";
+
+    let add = |proof: String| {
+        json!({
+            "keyCredential": {"type": "AsymmetricX509Cert", "usage": "Verify", "key": b64::std_encode(&new.cert_der)},
+            "passwordCredential": null,
+            "proof": proof,
+        })
+    };
+    let (status, body) = graph(
+        "/addKey".into(),
+        Some(add(proof(&old, "https://graph.microsoft.com"))),
+    )
+    .await;
+    assert_eq!(status, 400, "a proof for another audience: {body}");
+    let (status, body) = graph("/addKey".into(), Some(add(proof(&new, AUD)))).await;
+    assert_eq!(
+        status, 400,
+        "a proof by a key the app does not have: {body}"
+    );
+    let (status, body) = graph("/addKey".into(), Some(add(proof(&old, AUD)))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["type"], "AsymmetricX509Cert");
+    assert_eq!(body["key"], Value::Null);
+
+    let assertion = |signer: &Signer| {
+        signer.sign(
+            &json!({"alg": "PS256", "typ": "JWT", "x5t#S256": signer.x5t_s256()}),
+            &json!({"aud": s.token_url(), "iss": daemon, "sub": daemon, "exp": now() + 600, "nbf": now(), "iat": now(), "jti": format!("roll-{}", signer.x5t())}),
+            &RSA_PSS_SHA256,
+        )
+    };
+    let (status, body) = with_assertion(&s, &assertion(&new)).await;
+    assert_eq!(status, 200, "the new certificate signs in: {body}");
+
+    let (status, body) = graph(
+        "/removeKey".into(),
+        Some(json!({"keyId": old_key_id, "proof": proof(&new, AUD)})),
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
+    let (status, body) = with_assertion(&s, &assertion(&old)).await;
+    assert_eq!(
+        (status, aadsts_code(&body)),
+        (401, 700027),
+        "the old one is gone: {body}"
+    );
+}
