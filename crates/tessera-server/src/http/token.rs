@@ -2,9 +2,9 @@
 //! bounded form body, hands the parameters to the token service and renders its answer, in
 //! the endpoint's shape, with Entra's headers.
 
-use axum::body::Body;
 use std::net::SocketAddr;
 
+use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, RawQuery};
 use axum::http::{HeaderMap, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
