@@ -467,7 +467,20 @@ pub(super) async fn password(
     let app = application(state, &tenant, &client_id).await?;
     let acr = authenticate_user_flow(state, req, &tenant, &app, presented).await?;
     let claims = claims_request(req)?;
+    let who = Lockout::user_key(&tenant.id, &username);
+    let now = state.clock.unix();
     let Some(user) = state.directory.user_by_upn(&tenant.id, &username).await? else {
+        // A guess at a user name counts against the address like a wrong password, so
+        // names cannot be tried faster than passwords.
+        let checked = state
+            .lockout
+            .check(state.store(), &who, &req.client_address, now, async {
+                false
+            })
+            .await?;
+        if checked == Checked::Locked {
+            return Err(aadsts::ACCOUNT_LOCKED.err().into());
+        }
         return Err(aadsts::USER_NOT_FOUND
             .with(&["{EmailHidden}", &tenant.display_name])
             .into());
@@ -480,8 +493,6 @@ pub(super) async fn password(
             .unwrap_or(false)
     };
     // The same limits as the sign-in pages: a guesser gains nothing by switching flows.
-    let who = Lockout::user_key(&tenant.id, &username);
-    let now = state.clock.unix();
     match state
         .lockout
         .check(state.store(), &who, &req.client_address, now, verify)

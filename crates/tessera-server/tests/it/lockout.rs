@@ -60,3 +60,39 @@ async fn wrong_passwords_through_the_grant_lock_the_account_for_every_endpoint()
     let (status, body) = ropc(&s, "oauth2/token", "not-the-password").await;
     assert_eq!((status, aadsts_code(&body)), (400, 50126), "{body}");
 }
+
+/// Guessing user names counts against the guesser's address like wrong passwords do: after
+/// 30 unknown names from one address, that address waits, the real user included.
+#[tokio::test]
+async fn unknown_user_names_count_against_the_address() {
+    let s = TestServer::start_with(|o| o.test_mode = true).await;
+    let form = |user: String, password: String| {
+        let s = &s;
+        async move {
+            s.post_form(
+                &format!("{}/{}/oauth2/v2.0/token", s.base, s.demo.tenant_id),
+                &[
+                    ("grant_type", "password"),
+                    ("client_id", &s.demo.public_client.client_id),
+                    ("username", &user),
+                    ("password", &password),
+                    ("scope", "https://graph.microsoft.com/User.Read"),
+                ],
+            )
+            .await
+        }
+    };
+    for i in 0..30 {
+        let (status, body) = form(format!("nobody{i}@example.com"), "x".into()).await;
+        assert_eq!(
+            (status, aadsts_code(&body)),
+            (400, 50034),
+            "guess {i}: {body}"
+        );
+    }
+    let (status, body) = form(s.demo.user.username.clone(), s.demo.user.password.clone()).await;
+    assert_eq!((status, aadsts_code(&body)), (400, 50053), "{body}");
+    s.advance_clock(31).await;
+    let (status, body) = form(s.demo.user.username.clone(), s.demo.user.password.clone()).await;
+    assert_eq!(status, 200, "{body}");
+}
