@@ -195,3 +195,43 @@ async fn raw_exchange(s: &TestServer, size: usize) -> String {
     }
     String::from_utf8_lossy(&answer).into_owned()
 }
+
+/// The test-mode controls (clock, faults, rate limits, session revocation) and the managed
+/// identity endpoints exist only with `--test-mode`: without it they are 404, so a shared
+/// server cannot have its clock moved or its answers faked.
+#[tokio::test]
+async fn test_mode_endpoints_are_404_without_test_mode() {
+    let s = TestServer::start().await;
+    let posts = [
+        "/_tessera/test/clock",
+        "/_tessera/test/revoke-sessions",
+        "/_tessera/test/faults",
+        "/_tessera/test/rate-limit",
+    ];
+    for path in posts {
+        let r = s
+            .client
+            .post(format!("{}{path}", s.base))
+            .json(&serde_json::json!({"advance_seconds": 3600}))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(r.status(), 404, "{path}");
+    }
+    for path in [
+        "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://graph.microsoft.com",
+        "/msi/token?api-version=2019-08-01&resource=https://graph.microsoft.com",
+    ] {
+        let r = s
+            .client
+            .get(format!("{}{path}", s.base))
+            .header("Metadata", "true")
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(r.status(), 404, "{path}");
+    }
+    // With test mode the same clock route answers (the control is real, not merely absent).
+    let t = TestServer::start_with(|o| o.test_mode = true).await;
+    t.advance_clock(1).await;
+}
