@@ -95,7 +95,10 @@ fn check_proof(app: &Application, proof: &str, now: i64) -> Result<(), GraphErro
 
 fn key_json(c: &crate::store::CertificateCredential) -> Map<String, Value> {
     let mut m = Map::new();
-    m.insert("customKeyIdentifier".into(), json!(c.x5t));
+    m.insert(
+        "customKeyIdentifier".into(),
+        super::apps::custom_key_identifier(c),
+    );
     m.insert("displayName".into(), json!(c.display_name));
     m.insert("endDateTime".into(), graph_time(c.not_after));
     m.insert("key".into(), Value::Null);

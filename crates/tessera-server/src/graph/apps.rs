@@ -66,6 +66,16 @@ fn kept(opts: &ListOptions, object: &Map<String, Value>) -> bool {
     opts.filter.as_ref().is_none_or(|f| f.matches(object))
 }
 
+/// A certificate's `customKeyIdentifier`: its SHA-1 thumbprint, as Graph's Binary type
+/// serializes bytes (standard base64), which scripts compare with
+/// `[Convert]::ToBase64String($cert.GetCertHash())` (Microsoft's certificate-credential
+/// docs: "base64 encoding of the certificate hash").
+pub(crate) fn custom_key_identifier(c: &crate::store::CertificateCredential) -> Value {
+    tessera_proto::b64::url_decode(&c.x5t).map_or(Value::Null, |d| {
+        Value::String(tessera_proto::b64::std_encode(d))
+    })
+}
+
 pub(crate) fn application_json(a: &Application) -> Map<String, Value> {
     let secrets: Vec<Value> = a
         .secrets
@@ -75,7 +85,7 @@ pub(crate) fn application_json(a: &Application) -> Map<String, Value> {
     let certs: Vec<Value> = a
         .certificates
         .iter()
-        .map(|c| json!({"keyId": c.key_id, "displayName": c.display_name, "type": "AsymmetricX509Cert", "usage": "Verify", "startDateTime": graph_time(c.not_before), "endDateTime": graph_time(c.not_after), "customKeyIdentifier": c.x5t}))
+        .map(|c| json!({"keyId": c.key_id, "displayName": c.display_name, "type": "AsymmetricX509Cert", "usage": "Verify", "startDateTime": graph_time(c.not_before), "endDateTime": graph_time(c.not_after), "customKeyIdentifier": custom_key_identifier(c)}))
         .collect();
     let (public_redirects, web_redirects): (Vec<&String>, Vec<&String>) =
         a.redirect_uris.iter().partition(|u| {

@@ -299,6 +299,18 @@ async fn a_certificate_added_through_graph_signs_in() {
     )
     .await;
     assert_eq!(status, 204, "{body}");
+    // Listed with its thumbprint as Graph writes it: standard base64 of the SHA-1 hash.
+    let (_, listed) = graph(
+        reqwest::Method::GET,
+        format!("/applications/{object_id}"),
+        Value::Null,
+    )
+    .await;
+    let sha1 = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, &k.cert_der);
+    assert_eq!(
+        listed["keyCredentials"][0]["customKeyIdentifier"],
+        b64::std_encode(sha1)
+    );
 
     let sign_in = || {
         let header = json!({"alg": "PS256", "typ": "JWT", "x5t#S256": k.x5t_s256()});
