@@ -12,7 +12,6 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use serde_json::{Map, Value, json};
-use tessera_proto::scope::resource_key;
 
 use super::apps::find_service_principal;
 use super::auth::{Caller, Rows};
@@ -49,10 +48,6 @@ const ENTITY: Entity = Entity {
     filterable: &["clientId", "consentType", "resourceId", "principalId"],
     orderable: false,
 };
-
-fn graph_key() -> String {
-    resource_key(tessera_proto::GRAPH_RESOURCE)
-}
 
 /// A grant's id: stable for (client, resource), so it is found again without storing one.
 fn grant_id(client_sp: &str) -> String {
@@ -92,7 +87,8 @@ async fn by_id(state: &AppState, caller: &Caller, id: &str) -> Result<Applicatio
         .await?
         .into_iter()
         .find(|a| {
-            a.delegated_permissions.contains_key(&graph_key())
+            a.delegated_permissions
+                .contains_key(&super::graph_resource_key())
                 && grant_id(&a.service_principal_id) == id
         })
         .ok_or_else(|| GraphError::not_found(id))
@@ -132,7 +128,10 @@ pub(crate) async fn create(
             "Microsoft Graph cannot be granted its own permissions.",
         ));
     };
-    if app.delegated_permissions.contains_key(&graph_key()) {
+    if app
+        .delegated_permissions
+        .contains_key(&super::graph_resource_key())
+    {
         // Wording UNCONFIRMED; Graph answers a second tenant-wide grant with a conflict.
         return Err(GraphError::new(
             StatusCode::CONFLICT,
@@ -142,7 +141,7 @@ pub(crate) async fn create(
     }
     let scopes = scopes_of(scope);
     app.delegated_permissions
-        .insert(graph_key(), scopes.clone());
+        .insert(super::graph_resource_key(), scopes.clone());
     state.directory.put_application(app.clone()).await?;
     let base = graph_base(&state, &headers, &uri);
     let mut m = Map::new();
@@ -171,7 +170,7 @@ pub(crate) async fn list(
         .await?
         .iter()
         .filter_map(|a| {
-            let scopes = a.delegated_permissions.get(&graph_key())?;
+            let scopes = a.delegated_permissions.get(&super::graph_resource_key())?;
             let m = grant_json(tenant, a, scopes);
             opts.filter.as_ref().is_none_or(|f| f.matches(&m)).then(|| {
                 (
@@ -203,7 +202,7 @@ pub(crate) async fn get(
     let app = by_id(&state, &caller, &id).await?;
     let scopes = app
         .delegated_permissions
-        .get(&graph_key())
+        .get(&super::graph_resource_key())
         .cloned()
         .unwrap_or_default();
     let base = graph_base(&state, &headers, &uri);
@@ -229,7 +228,7 @@ pub(crate) async fn update(
     let scope = required_str(&body, "scope")?;
     let mut app = by_id(&state, &caller, &id).await?;
     app.delegated_permissions
-        .insert(graph_key(), scopes_of(scope));
+        .insert(super::graph_resource_key(), scopes_of(scope));
     state.directory.put_application(app).await?;
     Ok(no_content())
 }
@@ -238,7 +237,8 @@ pub(crate) async fn delete(state: Shared, caller: Caller, Path(id): Path<String>
     caller.require(WRITE, WRITE)?;
     let state = state.0;
     let mut app = by_id(&state, &caller, &id).await?;
-    app.delegated_permissions.remove(&graph_key());
+    app.delegated_permissions
+        .remove(&super::graph_resource_key());
     state.directory.put_application(app).await?;
     Ok(no_content())
 }

@@ -342,6 +342,11 @@ pub(crate) fn project(all: Map<String, Value>, select: Option<&[String]>) -> Map
 }
 
 /// Parses a JSON request body into an object, with Graph's error when it is not one.
+/// The key Microsoft Graph's permissions are kept under in an app's grants.
+pub(crate) fn graph_resource_key() -> String {
+    tessera_proto::scope::resource_key(tessera_proto::GRAPH_RESOURCE)
+}
+
 /// Graph's answer to a create or action body without a required property.
 pub(crate) fn property_required(name: &str) -> GraphError {
     GraphError::bad_request(format!(

@@ -16,7 +16,6 @@ use axum::extract::Path;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use serde_json::{Map, Value, json};
 use tessera_proto::graph_roles::{self, GraphAppRole};
-use tessera_proto::scope::resource_key;
 
 use super::apps::find_service_principal;
 use super::auth::{Caller, Rows};
@@ -65,10 +64,6 @@ impl Side {
     }
 }
 
-fn graph_key() -> String {
-    resource_key(tessera_proto::GRAPH_RESOURCE)
-}
-
 /// An assignment's id: stable for (client service principal, role), so it can be found
 /// again for DELETE without storing one. Graph's ids are 43 base64url characters too.
 fn assignment_id(principal_sp: &str, role: &GraphAppRole) -> String {
@@ -98,7 +93,9 @@ fn assignment_json(tenant_id: &str, app: &Application, role: &GraphAppRole) -> M
 
 /// The Graph roles `app` holds, in Graph's table order.
 fn granted(app: &Application) -> Vec<&'static GraphAppRole> {
-    let held = app.application_permissions.get(&graph_key());
+    let held = app
+        .application_permissions
+        .get(&super::graph_resource_key());
     graph_roles::GRAPH_APP_ROLES
         .iter()
         .filter(|r| held.is_some_and(|h| h.iter().any(|v| v.eq_ignore_ascii_case(r.value))))
@@ -167,7 +164,7 @@ async fn create(
         ));
     }
     app.application_permissions
-        .entry(graph_key())
+        .entry(super::graph_resource_key())
         .or_default()
         .push(role.value.to_owned());
     state.directory.put_application(app.clone()).await?;
@@ -242,7 +239,10 @@ async fn delete(
         else {
             continue;
         };
-        if let Some(held) = app.application_permissions.get_mut(&graph_key()) {
+        if let Some(held) = app
+            .application_permissions
+            .get_mut(&super::graph_resource_key())
+        {
             held.retain(|v| !v.eq_ignore_ascii_case(role.value));
         }
         state.directory.put_application(app).await?;

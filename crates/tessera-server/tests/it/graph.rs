@@ -311,6 +311,35 @@ async fn config_app_token(s: &TestServer, client: &str, secret: &str, scope: &st
     body["access_token"].as_str().expect("at").to_owned()
 }
 
+/// A server on the config tenant plus one more app, `client_id`, holding the Graph
+/// application permissions `roles`; returns it with that app's Graph token.
+async fn server_with_admin(client_id: &str, roles: &[&str]) -> (TestServer, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let roles: Vec<String> = roles.iter().map(|r| format!("\"{r}\"")).collect();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            r#"{CONFIG}
+[[tenants.applications]]
+client_id = "{client_id}"
+display_name = "admin script"
+secrets = [{{ value = "admin-script-secret" }}]
+application_permissions = {{ "https://graph.microsoft.com" = [{}] }}
+"#,
+            roles.join(", ")
+        ),
+    );
+    let s = TestServer::start_in(dir, |o| o.config_file = Some(config)).await;
+    let token = config_app_token(
+        &s,
+        client_id,
+        "admin-script-secret",
+        "https://graph.microsoft.com/.default",
+    )
+    .await;
+    (s, token)
+}
+
 async fn writer_token(s: &TestServer) -> String {
     config_app_token(
         s,
@@ -2325,26 +2354,9 @@ application_permissions = {{ "https://graph.microsoft.com" = ["Application.ReadW
 /// members by `$ref`, rename, read `memberOf` from the user's side and `/me`, delete.
 #[tokio::test]
 async fn group_writes_and_memberships() {
-    const GROUPS_ADMIN: &str = "99999999-aaaa-bbbb-cccc-dddddddddddd";
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = write_config(
-        dir.path(),
-        &format!(
-            r#"{CONFIG}
-[[tenants.applications]]
-client_id = "{GROUPS_ADMIN}"
-display_name = "groups admin"
-secrets = [{{ value = "groups-admin-secret" }}]
-application_permissions = {{ "https://graph.microsoft.com" = ["Group.ReadWrite.All", "User.Read.All"] }}
-"#
-        ),
-    );
-    let s = TestServer::start_in(dir, |o| o.config_file = Some(config)).await;
-    let admin = config_app_token(
-        &s,
-        GROUPS_ADMIN,
-        "groups-admin-secret",
-        "https://graph.microsoft.com/.default",
+    let (s, admin) = server_with_admin(
+        "99999999-aaaa-bbbb-cccc-dddddddddddd",
+        &["Group.ReadWrite.All", "User.Read.All"],
     )
     .await;
     let user_id = |upn: &'static str| {
@@ -2476,26 +2488,9 @@ application_permissions = {{ "https://graph.microsoft.com" = ["Group.ReadWrite.A
 /// narrows by `types`, and needs Directory.Read.All.
 #[tokio::test]
 async fn directory_objects_get_by_ids() {
-    const READER: &str = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = write_config(
-        dir.path(),
-        &format!(
-            r#"{CONFIG}
-[[tenants.applications]]
-client_id = "{READER}"
-display_name = "directory reader"
-secrets = [{{ value = "reader-secret" }}]
-application_permissions = {{ "https://graph.microsoft.com" = ["Directory.Read.All"] }}
-"#
-        ),
-    );
-    let s = TestServer::start_in(dir, |o| o.config_file = Some(config)).await;
-    let reader = config_app_token(
-        &s,
-        READER,
-        "reader-secret",
-        "https://graph.microsoft.com/.default",
+    let (s, reader) = server_with_admin(
+        "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
+        &["Directory.Read.All"],
     )
     .await;
     let megan = get(&s, &reader, "/users/megan@contoso.example").await.body["id"]
@@ -2559,26 +2554,12 @@ application_permissions = {{ "https://graph.microsoft.com" = ["Directory.Read.Al
 /// creation, so the usual script order runs.
 #[tokio::test]
 async fn oauth2_permission_grants_give_tenant_wide_consent() {
-    const CONSENT_ADMIN: &str = "bbbbbbbb-cccc-dddd-eeee-ffffffffffff";
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = write_config(
-        dir.path(),
-        &format!(
-            r#"{CONFIG}
-[[tenants.applications]]
-client_id = "{CONSENT_ADMIN}"
-display_name = "consent admin"
-secrets = [{{ value = "consent-admin-secret" }}]
-application_permissions = {{ "https://graph.microsoft.com" = ["Application.ReadWrite.All", "DelegatedPermissionGrant.ReadWrite.All"] }}
-"#
-        ),
-    );
-    let s = TestServer::start_in(dir, |o| o.config_file = Some(config)).await;
-    let admin = config_app_token(
-        &s,
-        CONSENT_ADMIN,
-        "consent-admin-secret",
-        "https://graph.microsoft.com/.default",
+    let (s, admin) = server_with_admin(
+        "bbbbbbbb-cccc-dddd-eeee-ffffffffffff",
+        &[
+            "Application.ReadWrite.All",
+            "DelegatedPermissionGrant.ReadWrite.All",
+        ],
     )
     .await;
     let r = post(
