@@ -13,7 +13,10 @@ from _support import (GRAPH, GRAPH_DEFAULT, InteropSession, assert_entra_error,
                       form, sha1_hex_of_cert)
 
 GRANTED_ROLES = {"User.Read.All", "Group.Read.All", "Application.ReadWrite.All",
-                 "Policy.ReadWrite.ApplicationConfiguration"}
+                 "Policy.ReadWrite.ApplicationConfiguration", "User.ReadWrite.All",
+                 "Group.ReadWrite.All", "GroupMember.ReadWrite.All",
+                 "AppRoleAssignment.ReadWrite.All",
+                 "DelegatedPermissionGrant.ReadWrite.All", "Directory.Read.All"}
 
 
 def _read(path):

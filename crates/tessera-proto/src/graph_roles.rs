@@ -25,6 +25,11 @@ const fn role(id: &'static str, value: &'static str, display_name: &'static str)
 
 pub const GRAPH_APP_ROLES: &[GraphAppRole] = &[
     role(
+        "8e8e4742-1d95-4f68-9d56-6ee75648c72a",
+        "DelegatedPermissionGrant.ReadWrite.All",
+        "Manage all delegated permission grants",
+    ),
+    role(
         "1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9",
         "Application.ReadWrite.All",
         "Read and write all applications",

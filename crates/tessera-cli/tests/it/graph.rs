@@ -261,3 +261,78 @@ application_permissions = {{ "https://graph.microsoft.com" = ["Application.ReadW
     assert_eq!(claims["roles"], serde_json::json!(["User.Read.All"]));
     assert_eq!(claims["appid"], app_id.as_str());
 }
+
+/// Every `tessera graph` line of the README's "Run an hour-long Graph job" example runs
+/// against the demo tenant as written (with the demo user for the README's placeholder
+/// user), through a profile holding the demo daemon, as a reader following the README has.
+#[test]
+fn the_readme_graph_job_examples_run_against_the_demo() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+            .expect("README.md");
+    let section = readme
+        .split("### Run an hour-long Graph job")
+        .nth(1)
+        .expect("the section");
+    let block = section
+        .split("```sh")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("its example");
+    let lines: Vec<&str> = block
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("tessera graph "))
+        .collect();
+    assert!(lines.len() >= 4, "{block}");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Running::start(&dir.path().join("data"), &[]);
+    let home = dir.path().join("home");
+    let config = home.join(".config/tessera");
+    std::fs::create_dir_all(&config).expect("config dir");
+    std::fs::write(
+        config.join("config.toml"),
+        format!(
+            "default-profile = \"demo\"\n[profiles.demo]\nauthority = \"{}\"\nclient-id = \"{}\"\n\
+             client-secret-env = \"DEMO_SECRET\"\nca-cert = \"{}\"\ngraph-url = \"{}\"\n",
+            s.str("/authority"),
+            s.str("/daemon/client_id"),
+            s.str("/ca_cert"),
+            s.str("/graph_url"),
+        ),
+    )
+    .expect("profile");
+    let bin = Path::new(env!("CARGO_BIN_EXE_tessera"))
+        .parent()
+        .expect("bin dir")
+        .to_owned();
+    let user = s.str("/user/username");
+    for line in lines {
+        let line = line.replace("megan@contoso.com", &user);
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&line)
+            .current_dir(dir.path())
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+            .env("HOME", &home)
+            .env(
+                "XDG_CONFIG_HOME",
+                &config.parent().expect("parent").to_owned(),
+            )
+            .env("DEMO_SECRET", s.str("/daemon/client_secret"))
+            .output()
+            .expect("sh");
+        assert!(
+            out.status.success(),
+            "{line}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // What the redirected lines wrote is real data.
+    let users = std::fs::read_to_string(dir.path().join("users.jsonl")).expect("users.jsonl");
+    assert!(users.contains(&user), "{users}");
+    let groups = std::fs::read_to_string(dir.path().join("groups.csv")).expect("groups.csv");
+    assert!(groups.contains("Tessera Demo Team"), "{groups}");
+    tessera_client::PersistentCache::forget_keyring_key(&home.join(".cache/tessera/tokens"));
+}

@@ -71,13 +71,29 @@ struct DemoIds {
     daemon_client_id: String,
     public_client_id: String,
     username: String,
+    /// Which [`DAEMON_ROLES`] the daemon was last given: 0 for a demo seeded before the
+    /// administration roles were added, so an existing data directory gains them once
+    /// (and a role an admin later revokes through Graph stays revoked).
+    #[serde(default)]
+    roles_version: u32,
 }
 
-pub(crate) const DAEMON_ROLES: [&str; 4] = [
+const ROLES_VERSION: u32 = 1;
+
+/// The demo daemon can run every example of the README against the demo tenant: the reads
+/// of an hour-long Graph job, and the writes of an admin script (apps, secrets, grants,
+/// users, groups, policies).
+pub(crate) const DAEMON_ROLES: [&str; 10] = [
     "User.Read.All",
     "Group.Read.All",
     "Application.ReadWrite.All",
     "Policy.ReadWrite.ApplicationConfiguration",
+    "User.ReadWrite.All",
+    "Group.ReadWrite.All",
+    "GroupMember.ReadWrite.All",
+    "AppRoleAssignment.ReadWrite.All",
+    "DelegatedPermissionGrant.ReadWrite.All",
+    "Directory.Read.All",
 ];
 pub(crate) const PUBLIC_SCOPES: [&str; 4] = ["User.Read", "openid", "profile", "offline_access"];
 
@@ -104,6 +120,7 @@ pub(crate) async fn ensure_demo(
                 daemon_client_id: crypto::random_guid(random),
                 public_client_id: crypto::random_guid(random),
                 username: format!("adele.vance@{DEMO_DOMAIN}"),
+                roles_version: ROLES_VERSION,
             };
             create_objects(directory, &ids, random, now).await?;
             store
@@ -111,6 +128,19 @@ pub(crate) async fn ensure_demo(
                 .await?;
             ids
         }
+    };
+    let ids = if ids.roles_version < ROLES_VERSION {
+        grant_daemon_roles(directory, &ids).await?;
+        let ids = DemoIds {
+            roles_version: ROLES_VERSION,
+            ..ids
+        };
+        store
+            .set_meta(META_KEY, &serde_json::to_string(&ids).unwrap_or_default())
+            .await?;
+        ids
+    } else {
+        ids
     };
     let previous: Option<DemoFile> = std::fs::read(&path)
         .ok()
@@ -192,6 +222,28 @@ async fn create_objects(
             ..app(&ids.public_client_id, "tessera demo public client")
         })
         .await?;
+    Ok(())
+}
+
+/// Adds the roles an older demo's daemon lacks, keeping what it holds.
+async fn grant_daemon_roles(directory: &Directory, ids: &DemoIds) -> Result<(), ServerError> {
+    let Some(app) = directory
+        .application(&ids.tenant_id, &ids.daemon_client_id)
+        .await?
+    else {
+        return Ok(());
+    };
+    let mut app = (*app).clone();
+    let held = app
+        .application_permissions
+        .entry(GRAPH_RESOURCE.to_owned())
+        .or_default();
+    for role in DAEMON_ROLES {
+        if !held.iter().any(|r| r == role) {
+            held.push(role.to_owned());
+        }
+    }
+    directory.put_application(app).await?;
     Ok(())
 }
 

@@ -840,7 +840,13 @@ async fn graph_users_read_create_update_delete() {
     assert_error(&r, 404, "Request_ResourceNotFound", None);
 
     // Create needs a write permission.
-    let reader = demo_app_token(&s).await;
+    let reader = config_app_token(
+        &s,
+        "77777777-8888-9999-aaaa-bbbbbbbbbbbb",
+        "no-roles-secret-value",
+        "https://graph.microsoft.com/.default",
+    )
+    .await;
     let r = post(&s, &reader, "/users", &new_user).await;
     assert_error(&r, 403, "Authorization_RequestDenied", None);
 
