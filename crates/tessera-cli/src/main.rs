@@ -19,7 +19,9 @@ mod token;
 use std::process::ExitCode as ProcessExit;
 use std::sync::Arc;
 
-use clap::{CommandFactory as _, Parser, Subcommand};
+use std::io::IsTerminal as _;
+
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 use tessera_proto::clock::OffsetClock;
 
 use common::{Ctx, ExitCode, exit_code, usage};
@@ -113,22 +115,52 @@ fn init_logging(verbose: u8, quiet: bool) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()))
+        // Colours only for a person at a terminal: a redirected log or a service manager's
+        // journal gets plain lines.
+        .with_ansi(
+            std::io::stderr().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        )
         .with_writer(std::io::stderr)
         .init();
 }
 
+/// The command line, with `--profile` left out of the help of the commands that take no
+/// profile: each gets its own hidden `--profile` (a subcommand's own argument shadows the
+/// global one), so a TESSERA_PROFILE in the environment or a stray flag breaks nothing.
+fn command() -> clap::Command {
+    let mut cmd = Cli::command();
+    for name in PROFILELESS {
+        cmd = cmd.mut_subcommand(name, |c| {
+            c.arg(
+                clap::Arg::new("profile")
+                    .long("profile")
+                    .value_name("NAME")
+                    .hide(true),
+            )
+        });
+    }
+    cmd
+}
+
+/// Commands that read no profile: the server has its own config file.
+const PROFILELESS: [&str; 4] = ["serve", "seed", "decode", "completions"];
+
 fn main() -> ProcessExit {
-    let cli = Cli::parse();
+    let cli = match Cli::from_arg_matches(&command().get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     init_logging(cli.verbose, cli.quiet);
     if let Command::Completions { shell } = cli.command {
-        clap_complete::generate(
-            shell,
-            &mut Cli::command(),
-            "tessera",
-            &mut std::io::stdout(),
-        );
-        return ProcessExit::SUCCESS;
+        // Written whole, so a closed pipe (`| head`) ends quietly rather than in a panic.
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut command(), "tessera", &mut script);
+        return match std::io::Write::write_all(&mut std::io::stdout(), &script) {
+            Ok(()) => ProcessExit::SUCCESS,
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ProcessExit::SUCCESS,
+            Err(_) => ProcessExit::from(ExitCode::Failure as u8),
+        };
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -141,7 +173,7 @@ fn main() -> ProcessExit {
         }
     };
     let result = runtime.block_on(async {
-        // Profiles are for the client commands; the server has its own config file.
+        // The commands of PROFILELESS.
         let needs_profile = !matches!(
             cli.command,
             Command::Serve(_) | Command::Seed(_) | Command::Decode(_) | Command::Completions { .. }

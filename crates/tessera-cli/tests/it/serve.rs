@@ -121,6 +121,11 @@ fn logs_never_hold_secrets_or_tokens() {
         stderr.contains("listening"),
         "debug logging was on: {stderr}"
     );
+    // stderr is a pipe here, as under a service manager: no colour codes in the lines.
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "ANSI escapes in a piped log: {stderr}"
+    );
     let secrets = [
         secret.as_str(),
         password.as_str(),
@@ -197,4 +202,8 @@ fn serve_help_documents_the_options() {
     ] {
         assert!(help.contains(flag), "{flag} in help");
     }
+    // A client profile means nothing to the server: not offered, and still harmless.
+    assert!(!help.contains("--profile"), "{help}");
+    let token = tessera().args(["token", "--help"]).output().expect("run");
+    assert!(String::from_utf8_lossy(&token.stdout).contains("--profile"));
 }

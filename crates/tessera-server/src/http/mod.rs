@@ -98,6 +98,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
                 post(ops::add_faults).delete(ops::clear_faults),
             )
             .route("/_tessera/test/rate-limit", post(ops::rate_limit))
+            .route("/_tessera/test/device-approve", post(ops::approve_device))
             .route("/metadata/identity/oauth2/token", get(msi::imds))
             .route("/msi/token", get(msi::app_service));
     }

@@ -9,6 +9,7 @@ use tessera_proto::clock::Clock as _;
 
 use super::Shared;
 use crate::respond::json_body;
+use crate::store::DeviceCodeStatus;
 
 pub(crate) async fn health() -> Response {
     json_body(&serde_json::json!({"status": "ok"})).into_response()
@@ -110,6 +111,74 @@ pub(crate) async fn revoke_sessions(
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => {
             tracing::error!(error = %e, "revoking sessions failed");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ApproveDevice {
+    user_code: String,
+    user: String,
+}
+
+/// `POST /_tessera/test/device-approve {"user_code": C, "user": UPN}`: completes a device
+/// code sign-in as that user, as if they had entered the code, signed in and accepted on
+/// `/devicelogin`, so a headless test need not drive the pages. Consent and MFA are not
+/// asked; the next poll gets the tokens.
+pub(crate) async fn approve_device(
+    state: Shared,
+    body: Result<Json<ApproveDevice>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Ok(Json(body)) = body else {
+        return bad_request("expected {\"user_code\": C, \"user\": UPN}");
+    };
+    let state = state.0;
+    let store = state.store();
+    let now = state.clock.unix();
+    let code: String = body
+        .user_code
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect::<String>()
+        .to_ascii_uppercase();
+    let record = match store.device_code_by_user_code(&code).await {
+        Ok(Some(r)) if r.status == DeviceCodeStatus::Pending && r.expires_at > now => r,
+        Ok(_) => return bad_request("no pending device code has that user code"),
+        Err(e) => {
+            tracing::error!(error = %e, "device code lookup failed");
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
+    };
+    let user = match state
+        .directory
+        .user_by_upn(&record.tenant_id, &body.user)
+        .await
+    {
+        Ok(Some(u)) => u,
+        _ => {
+            return (
+                StatusCode::NOT_FOUND,
+                json_body(&serde_json::json!({"error": "user not found in the code's tenant"})),
+            )
+                .into_response();
+        }
+    };
+    match store
+        .transition_device_code(
+            &record.hash,
+            DeviceCodeStatus::Pending,
+            DeviceCodeStatus::Approved,
+            Some(&user.id),
+            None,
+        )
+        .await
+    {
+        Ok(true) => StatusCode::NO_CONTENT.into_response(),
+        Ok(false) => bad_request("no pending device code has that user code"),
+        Err(e) => {
+            tracing::error!(error = %e, "approving a device code failed");
             StatusCode::SERVICE_UNAVAILABLE.into_response()
         }
     }

@@ -75,3 +75,68 @@ async fn wrong_user_codes_are_throttled_per_address() {
     assert_eq!(status, 400);
     assert!(page.contains("Check the code and try again"), "{page}");
 }
+
+/// The test-mode shortcut for headless tests: approving a user code as a user makes the
+/// next poll return that user's tokens; an unknown code or user is refused.
+#[tokio::test]
+async fn test_mode_approves_a_device_code_without_the_pages() {
+    let s = TestServer::start_with(|o| o.test_mode = true).await;
+    let (status, code) = s
+        .post_form(
+            &format!("{}/{}/oauth2/v2.0/devicecode", s.base, s.demo.tenant_id),
+            &[
+                ("client_id", &s.demo.public_client.client_id),
+                (
+                    "scope",
+                    "https://graph.microsoft.com/User.Read offline_access",
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{code}");
+    let form = [
+        ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+        ("client_id", s.demo.public_client.client_id.as_str()),
+        (
+            "device_code",
+            code["device_code"].as_str().expect("device_code"),
+        ),
+    ];
+    let poll = || s.token(&form);
+    let (status, body) = poll().await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("authorization_pending"))
+    );
+
+    let approve = |user_code: &str, user: &str| {
+        s.client
+            .post(format!("{}/_tessera/test/device-approve", s.base))
+            .json(&serde_json::json!({"user_code": user_code, "user": user}))
+            .send()
+    };
+    let user_code = code["user_code"].as_str().expect("user_code");
+    let r = approve("NOSUCHCOD", &s.demo.user.username)
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 400);
+    let r = approve(user_code, "nobody@demo.tessera.test")
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 404);
+    let r = approve(&user_code.to_lowercase(), &s.demo.user.username)
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 204);
+
+    let (status, body) = poll().await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["refresh_token"].is_string());
+    let (_, claims) = crate::support::jwt_parts(body["access_token"].as_str().expect("at"));
+    assert_eq!(claims["upn"], s.demo.user.username.as_str());
+    // Approved once: the code is spent.
+    let r = approve(user_code, &s.demo.user.username)
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 400);
+}
