@@ -316,10 +316,7 @@ fn the_readme_graph_job_examples_run_against_the_demo() {
             .current_dir(dir.path())
             .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
             .env("HOME", &home)
-            .env(
-                "XDG_CONFIG_HOME",
-                &config.parent().expect("parent").to_owned(),
-            )
+            .env("XDG_CONFIG_HOME", config.parent().expect("parent"))
             .env("DEMO_SECRET", s.str("/daemon/client_secret"))
             .output()
             .expect("sh");
