@@ -106,6 +106,9 @@ pub fn hint_for(code: u32, error: &str) -> &'static str {
         7000216 | 7000218 => {
             "no client credential was sent: give the app's secret or certificate, or enable 'Allow public client flows' for user sign-in from a script"
         }
+        7000229 => {
+            "the app has no service principal in this tenant: create one (POST /servicePrincipals with its appId, `az ad sp create --id APP_ID` or New-MgServicePrincipal)"
+        }
         700016 => {
             "the application id is not registered in this tenant: check the client id and the tenant (a multi-tenant app needs consent in the target tenant)"
         }

@@ -31,6 +31,11 @@ catalogue! {
         "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{}'.");
     EXPIRED_CLIENT_SECRET = (7000222, "invalid_client", 401, true,
         "The provided client secret keys for app '{}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds.");
+    /// Message and `invalid_client` as MSAL.NET and azure-identity report it for an app
+    /// registered by `az ad app create` without `az ad sp create` (Azure-Samples issue
+    /// Commercial-Marketplace-SaaS-Accelerator#830); the status is UNCONFIRMED.
+    MISSING_SERVICE_PRINCIPAL = (7000229, "invalid_client", 400, false,
+        "The client application {} is missing service principal in the tenant {}. See instructions here: https://go.microsoft.com/fwlink/?linkid=2225119");
     MISSING_CREDENTIAL_CLIENT_CREDENTIALS = (7000216, "invalid_client", 401, true,
         "'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type.");
     MISSING_CREDENTIAL = (7000218, "invalid_client", 401, true,

@@ -24,12 +24,12 @@ use super::{
 use crate::crypto;
 use crate::store::{Application, SecretCredential, StoreError};
 
-const WRITE_APP: Rows = &[
+pub(crate) const WRITE_APP: Rows = &[
     &["Application.ReadWrite.OwnedBy"],
     &["Application.ReadWrite.All"],
     &["Directory.ReadWrite.All"],
 ];
-const WRITE_DELEGATED: Rows = &[
+pub(crate) const WRITE_DELEGATED: Rows = &[
     &["Application.ReadWrite.All"],
     &["Directory.ReadWrite.All"],
     &["Directory.AccessAsUser.All"],
@@ -60,6 +60,27 @@ fn redirect_uris(body: &Map<String, Value>, key: &str) -> Result<Vec<String>, Gr
         Some(Value::Object(o)) => strings(o, "redirectUris"),
         _ => Ok(Vec::new()),
     }
+}
+
+/// Properties kept as sent and given back on reads, though this subset does not act on
+/// them (permissions are granted by app role assignment, not by `requiredResourceAccess`).
+pub(crate) const APPLICATION_KEPT: &[&str] = &["requiredResourceAccess", "notes", "tags", "info"];
+pub(crate) const SERVICE_PRINCIPAL_KEPT: &[&str] = &[
+    "preferredSingleSignOnMode",
+    "notes",
+    "tags",
+    "loginUrl",
+    "samlSingleSignOnSettings",
+    "appRoleAssignmentRequired",
+];
+
+pub(crate) fn kept_properties(
+    body: &Map<String, Value>,
+    keys: &[&str],
+) -> std::collections::BTreeMap<String, Value> {
+    keys.iter()
+        .filter_map(|k| body.get(*k).map(|v| ((*k).to_owned(), v.clone())))
+        .collect()
 }
 
 fn conflict(e: StoreError) -> GraphError {
@@ -118,6 +139,9 @@ pub(crate) async fn create(
         delegated_permissions: Default::default(),
         managed_identity: false,
         created_at: state.clock.unix(),
+        has_service_principal: false,
+        application_extra: kept_properties(&body, APPLICATION_KEPT),
+        service_principal_extra: Default::default(),
     };
     state
         .directory
@@ -191,8 +215,8 @@ fn key_credentials(
 }
 
 /// `PATCH /applications/{id}`: the properties a script sets after creating an app.
-/// `requiredResourceAccess` and other properties this subset does not model are accepted
-/// and not kept (permissions are granted by app role assignment here).
+/// `requiredResourceAccess` and the other [`APPLICATION_KEPT`] properties are kept and
+/// read back; other properties this subset does not model are accepted and not kept.
 pub(crate) async fn update(
     state: Shared,
     caller: Caller,
@@ -236,6 +260,8 @@ pub(crate) async fn update(
     if let Some(v) = body.get("keyCredentials") {
         app.certificates = key_credentials(&app, v, state.random.as_ref())?;
     }
+    app.application_extra
+        .extend(kept_properties(&body, APPLICATION_KEPT));
     state
         .directory
         .put_application(app)
@@ -357,40 +383,4 @@ pub(crate) async fn remove_password(
         .await
         .map_err(conflict)?;
     Ok(no_content())
-}
-
-/// `POST /servicePrincipals` with `{"appId": ...}`. Every app registration here has its
-/// service principal from the start (the directory keeps them as one record), so this
-/// answers what Graph answers a first creation: 201 with the service principal. Scripts
-/// that follow `New-MgApplication` with `New-MgServicePrincipal` thus run unchanged.
-pub(crate) async fn create_service_principal(
-    state: Shared,
-    caller: Caller,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> GraphResult {
-    caller.require(WRITE_APP, WRITE_DELEGATED)?;
-    let state = state.0;
-    let body = json_object(&body)?;
-    let app_id = required_str(&body, "appId")?;
-    let apps = state.store().list_applications(&caller.tenant.id).await?;
-    let Some(app) = apps
-        .iter()
-        .find(|a| a.client_id.eq_ignore_ascii_case(app_id))
-    else {
-        // Wording UNCONFIRMED.
-        return Err(GraphError::bad_request(format!(
-            "The appId '{}' of the service principal does not reference a valid application object.",
-            app_id.chars().take(64).collect::<String>()
-        )));
-    };
-    let base = graph_base(&state, &headers, &uri);
-    let mut m = Map::new();
-    m.insert(
-        "@odata.context".into(),
-        json!(format!("{base}/$metadata#servicePrincipals/$entity")),
-    );
-    m.extend(super::apps::service_principal_json(app));
-    Ok(json_response(StatusCode::CREATED, &Value::Object(m)))
 }

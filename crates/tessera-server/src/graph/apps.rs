@@ -35,6 +35,10 @@ const APP_ENTITY: Entity = Entity {
         "keyCredentials",
         "isFallbackPublicClient",
         "deletedDateTime",
+        "requiredResourceAccess",
+        "notes",
+        "tags",
+        "info",
     ],
     filterable: FILTERABLE,
     orderable: false,
@@ -56,6 +60,12 @@ const SP_ENTITY: Entity = Entity {
         "oauth2PermissionScopes",
         "servicePrincipalNames",
         "deletedDateTime",
+        "preferredSingleSignOnMode",
+        "notes",
+        "tags",
+        "loginUrl",
+        "samlSingleSignOnSettings",
+        "appRoleAssignmentRequired",
     ],
     filterable: FILTERABLE,
     orderable: false,
@@ -109,7 +119,42 @@ pub(crate) fn application_json(a: &Application) -> Map<String, Value> {
     m.insert("web".into(), json!({"redirectUris": web_redirects}));
     m.insert("passwordCredentials".into(), Value::Array(secrets));
     m.insert("keyCredentials".into(), Value::Array(certs));
+    with_kept(&mut m, &a.application_extra, APPLICATION_DEFAULTS);
     m
+}
+
+/// A kept property and Graph's value for it when the object was never given one.
+type KeptDefault = (&'static str, fn() -> Value);
+
+const APPLICATION_DEFAULTS: &[KeptDefault] = &[
+    ("requiredResourceAccess", || json!([])),
+    ("notes", || Value::Null),
+    ("tags", || json!([])),
+    (
+        "info",
+        || json!({"logoUrl": null, "marketingUrl": null, "privacyStatementUrl": null, "supportUrl": null, "termsOfServiceUrl": null}),
+    ),
+];
+const SERVICE_PRINCIPAL_DEFAULTS: &[KeptDefault] = &[
+    ("preferredSingleSignOnMode", || Value::Null),
+    ("notes", || Value::Null),
+    ("tags", || json!([])),
+    ("loginUrl", || Value::Null),
+    ("samlSingleSignOnSettings", || Value::Null),
+    ("appRoleAssignmentRequired", || json!(false)),
+];
+
+fn with_kept(
+    m: &mut Map<String, Value>,
+    stored: &std::collections::BTreeMap<String, Value>,
+    defaults: &[KeptDefault],
+) {
+    for (key, default) in defaults {
+        m.insert(
+            (*key).to_owned(),
+            stored.get(*key).cloned().unwrap_or_else(default),
+        );
+    }
 }
 
 pub(crate) fn service_principal_json(a: &Application) -> Map<String, Value> {
@@ -144,6 +189,11 @@ pub(crate) fn service_principal_json(a: &Application) -> Map<String, Value> {
                 .map(|s| json!({"value": s, "type": "User", "isEnabled": true}))
                 .collect::<Vec<_>>()
         ),
+    );
+    with_kept(
+        &mut m,
+        &a.service_principal_extra,
+        SERVICE_PRINCIPAL_DEFAULTS,
     );
     m
 }
@@ -218,13 +268,10 @@ pub(crate) async fn find_service_principal(
         return Ok((graph_id, None));
     }
     let apps = state.store().list_applications(&caller.tenant.id).await?;
+    let mut with_sp = apps.into_iter().filter(|a| a.has_service_principal);
     let found = match app_id_key(key) {
-        Some(app_id) => apps
-            .into_iter()
-            .find(|a| a.client_id.eq_ignore_ascii_case(app_id)),
-        None => apps
-            .into_iter()
-            .find(|a| a.service_principal_id.eq_ignore_ascii_case(key)),
+        Some(app_id) => with_sp.find(|a| a.client_id.eq_ignore_ascii_case(app_id)),
+        None => with_sp.find(|a| a.service_principal_id.eq_ignore_ascii_case(key)),
     };
     found
         .map(|a| (a.service_principal_id.clone(), Some(a)))
@@ -305,6 +352,7 @@ pub(crate) async fn list_service_principals(
         .list_applications(&caller.tenant.id)
         .await?
         .iter()
+        .filter(|a| a.has_service_principal)
         .map(|a| (a.service_principal_id.clone(), service_principal_json(a)))
         .chain(std::iter::once((
             graph_service_principal_id(&caller.tenant.id),

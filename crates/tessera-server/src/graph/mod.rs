@@ -18,6 +18,7 @@ mod list;
 mod policies;
 pub(crate) mod query;
 mod role_grants;
+mod sp_writes;
 mod users;
 
 use std::sync::Arc;
@@ -526,9 +527,14 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         )
         .route(
             "/servicePrincipals",
-            get(apps::list_service_principals).post(app_writes::create_service_principal),
+            get(apps::list_service_principals).post(sp_writes::create),
         )
-        .route("/servicePrincipals/{id}", get(apps::get_service_principal))
+        .route(
+            "/servicePrincipals/{id}",
+            get(apps::get_service_principal)
+                .patch(sp_writes::update)
+                .delete(sp_writes::delete),
+        )
         .route(
             "/servicePrincipals/{id}/appRoleAssignments",
             get(role_grants::list_assignments).post(role_grants::create_assignment),

@@ -380,6 +380,15 @@ impl FileConfig {
                         delegated_permissions: key_map(&a.delegated_permissions),
                         managed_identity: a.managed_identity,
                         created_at: existing.as_ref().map_or(now, |e| e.created_at),
+                        has_service_principal: true,
+                        application_extra: existing
+                            .as_ref()
+                            .map(|e| e.application_extra.clone())
+                            .unwrap_or_default(),
+                        service_principal_extra: existing
+                            .as_ref()
+                            .map(|e| e.service_principal_extra.clone())
+                            .unwrap_or_default(),
                     })
                     .await?;
             }

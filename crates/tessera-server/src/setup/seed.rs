@@ -207,6 +207,9 @@ async fn create_objects(
         delegated_permissions: BTreeMap::new(),
         managed_identity: false,
         created_at: now,
+        has_service_principal: true,
+        application_extra: BTreeMap::new(),
+        service_principal_extra: BTreeMap::new(),
     };
     directory
         .put_application(Application {

@@ -132,6 +132,23 @@ pub struct Application {
     pub managed_identity: bool,
     #[serde(default)]
     pub created_at: i64,
+    /// Whether the app has its service principal in the tenant. An app made by Graph's
+    /// `POST /applications` has none until `POST /servicePrincipals` (as in Entra, where it
+    /// cannot get app-only tokens before: AADSTS7000229), nor after its deletion.
+    #[serde(default = "yes")]
+    pub has_service_principal: bool,
+    /// Graph properties kept as Graph sent them but not acted on, of the application
+    /// (`requiredResourceAccess`, `notes`, `tags`, `info`) and of its service principal
+    /// (`preferredSingleSignOnMode`, `notes`, `tags`, `loginUrl`,
+    /// `samlSingleSignOnSettings`, `appRoleAssignmentRequired`).
+    #[serde(default)]
+    pub application_extra: BTreeMap<String, serde_json::Value>,
+    #[serde(default)]
+    pub service_principal_extra: BTreeMap<String, serde_json::Value>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]

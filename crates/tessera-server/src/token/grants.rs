@@ -131,6 +131,12 @@ pub(super) async fn client_credentials(
         &assertion_audiences(state, req, &tenant),
     )
     .await?;
+    // Checked once the caller is authenticated, so the answer tells strangers nothing.
+    if !app.has_service_principal {
+        return Err(aadsts::MISSING_SERVICE_PRINCIPAL
+            .with(&[&app.client_id, &tenant.id])
+            .into());
+    }
     let scope = req.params.require("scope")?;
     let Some(requested) = scope::client_credentials_resource(scope) else {
         let shown: String = scope.chars().take(500).collect();

@@ -286,6 +286,13 @@ async fn a_certificate_added_through_graph_signs_in() {
         app["id"].as_str().expect("id").to_owned(),
         app["appId"].as_str().expect("appId").to_owned(),
     );
+    let (status, body) = graph(
+        reqwest::Method::POST,
+        "/servicePrincipals".into(),
+        json!({ "appId": app_id }),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
     let upload = json!({"keyCredentials": [{
         "type": "AsymmetricX509Cert",
         "usage": "Verify",

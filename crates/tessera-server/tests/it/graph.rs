@@ -2155,10 +2155,110 @@ async fn an_admin_script_creates_an_app_and_a_secret() {
             .await
         }
     };
+    // No app-only token before the app has a service principal in the tenant.
+    let (status, body) = token(secret.clone()).await;
+    assert_eq!((status, aadsts_code(&body)), (400, 7000229), "{body}");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .is_some_and(|d| d.contains("is missing service principal in the tenant")),
+        "{body}"
+    );
+    let r = get(&s, &admin, &format!("/servicePrincipals(appId='{app_id}')")).await;
+    assert_error(&r, 404, "Request_ResourceNotFound", None);
+    let r = post(
+        &s,
+        &admin,
+        "/servicePrincipals",
+        &json!({"appId": app_id, "tags": ["WindowsAzureActiveDirectoryIntegratedApp"]}),
+    )
+    .await;
+    assert_ok_json(&r, 201);
+    let sp_id = r.body["id"].as_str().expect("sp id").to_owned();
+    assert_eq!(
+        r.body["tags"],
+        json!(["WindowsAzureActiveDirectoryIntegratedApp"])
+    );
+    assert_eq!(r.body["preferredSingleSignOnMode"], Value::Null);
+    let r = post(&s, &admin, "/servicePrincipals", &json!({"appId": app_id})).await;
+    assert_error(
+        &r,
+        400,
+        "Request_BadRequest",
+        Some(
+            "Another object with the same value for property servicePrincipalNames already exists.",
+        ),
+    );
     let (status, body) = token(secret.clone()).await;
     assert_eq!(status, 200, "{body}");
     let (_, claims) = crate::support::jwt_parts(body["access_token"].as_str().expect("at"));
     assert_eq!(claims["appid"], app_id.as_str());
+
+    // The service principal's SAML mode, and the app's requiredResourceAccess, read back.
+    let r = send(
+        &s,
+        Method::PATCH,
+        &format!("/servicePrincipals/{sp_id}"),
+        Some(&admin),
+        &[],
+        Some(&json!({"preferredSingleSignOnMode": "saml"})),
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let r = send(
+        &s,
+        Method::PATCH,
+        &format!("/servicePrincipals/{sp_id}"),
+        Some(&admin),
+        &[],
+        Some(&json!({"preferredSingleSignOnMode": "kerberos"})),
+    )
+    .await;
+    assert_error(&r, 400, "Request_BadRequest", None);
+    let r = get(&s, &admin, &format!("/servicePrincipals/{sp_id}")).await;
+    assert_eq!(r.body["preferredSingleSignOnMode"], "saml", "{}", r.text);
+    let access = json!([{"resourceAppId": "00000003-0000-0000-c000-000000000000",
+        "resourceAccess": [{"id": "df021288-bdef-4463-88db-98f22de89214", "type": "Role"}]}]);
+    let r = send(
+        &s,
+        Method::PATCH,
+        &format!("/applications/{object_id}"),
+        Some(&admin),
+        &[],
+        Some(&json!({"requiredResourceAccess": access})),
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let r = get(
+        &s,
+        &admin,
+        &format!("/applications/{object_id}?$select=requiredResourceAccess"),
+    )
+    .await;
+    assert_eq!(r.body["requiredResourceAccess"], access, "{}", r.text);
+
+    // Deleted, the service principal takes the app's tokens with it; made again, it is a
+    // new object.
+    let r = send(
+        &s,
+        Method::DELETE,
+        &format!("/servicePrincipals/{sp_id}"),
+        Some(&admin),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let r = get(&s, &admin, &format!("/servicePrincipals/{sp_id}")).await;
+    assert_error(&r, 404, "Request_ResourceNotFound", None);
+    let (status, body) = token(secret.clone()).await;
+    assert_eq!((status, aadsts_code(&body)), (400, 7000229), "{body}");
+    let r = post(&s, &admin, "/servicePrincipals", &json!({"appId": app_id})).await;
+    assert_ok_json(&r, 201);
+    assert_ne!(r.body["id"], sp_id.as_str());
+    assert_eq!(r.body["preferredSingleSignOnMode"], Value::Null);
+    let (status, body) = token(secret.clone()).await;
+    assert_eq!(status, 200, "{body}");
 
     let r = post(
         &s,
@@ -2262,8 +2362,8 @@ application_permissions = {{ "https://graph.microsoft.com" = ["Application.ReadW
         .as_str()
         .expect("secretText")
         .to_owned();
-    let sp = get(&s, &admin, &format!("/servicePrincipals(appId='{app_id}')")).await;
-    assert_ok_json(&sp, 200);
+    let sp = post(&s, &admin, "/servicePrincipals", &json!({"appId": app_id})).await;
+    assert_ok_json(&sp, 201);
     let sp_id = sp.body["id"].as_str().expect("sp id").to_owned();
 
     let job_token =

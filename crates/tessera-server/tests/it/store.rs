@@ -99,6 +99,9 @@ fn app(client_id: &str) -> Application {
         delegated_permissions: BTreeMap::new(),
         managed_identity: false,
         created_at: 0,
+        has_service_principal: true,
+        application_extra: BTreeMap::new(),
+        service_principal_extra: BTreeMap::new(),
     }
 }
 
