@@ -12,8 +12,10 @@ pub mod graph_roles;
 pub mod jwt;
 pub mod lifetime;
 pub mod odata;
+pub mod saml;
 pub mod scope;
 pub mod token;
+pub mod xml;
 
 /// Microsoft Graph's well-known application (resource) id.
 pub const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";

@@ -13,6 +13,11 @@ pub const POLICY_MIN_SECONDS: i64 = 10 * 60;
 pub const POLICY_MAX_SECONDS: i64 = 24 * 3600;
 /// `iat` and `nbf` are back-dated by this much, as Entra does.
 pub const BACKDATE_SECONDS: i64 = 300;
+/// A SAML token's `Conditions NotOnOrAfter` without a policy: one hour.
+pub const SAML_TOKEN_SECONDS: i64 = 3600;
+/// Added to a policy's lifetime for SAML tokens: "the lifetime configured in the policy if
+/// any, plus a clock skew factor of five minutes" (configurable-token-lifetimes).
+pub const SAML_POLICY_SKEW_SECONDS: i64 = 300;
 
 /// A token lifetime policy that may apply to a token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,6 +171,25 @@ pub fn id_token_lifetime(inputs: &LifetimeInputs) -> LifetimeDecision {
             seconds: ID_TOKEN_SECONDS,
             source: LifetimeSource::Default,
         },
+    }
+}
+
+/// Decides a SAML token's `Conditions NotOnOrAfter` lifetime: one hour; with a policy, the
+/// policy's lifetime plus the five-minute skew; the test override exactly. CAE does not
+/// apply to SAML tokens, and `SubjectConfirmationData NotOnOrAfter` is not decided here
+/// (no policy affects it).
+pub fn saml_token_lifetime(inputs: &LifetimeInputs) -> LifetimeDecision {
+    let chosen = id_token_lifetime(inputs);
+    let seconds = match chosen.source {
+        LifetimeSource::Default | LifetimeSource::CaeDefault => SAML_TOKEN_SECONDS,
+        LifetimeSource::TestOverride => chosen.seconds,
+        LifetimeSource::OrganizationPolicy { .. } | LifetimeSource::ApplicationPolicy { .. } => {
+            chosen.seconds + SAML_POLICY_SKEW_SECONDS
+        }
+    };
+    LifetimeDecision {
+        seconds,
+        source: chosen.source,
     }
 }
 
@@ -329,6 +353,38 @@ mod tests {
             );
             assert!((72_000..=100_800).contains(&cae.seconds));
         }
+    }
+
+    #[test]
+    fn saml_tokens_get_an_hour_or_the_policy_plus_five_minutes() {
+        let none = saml_token_lifetime(&LifetimeInputs::default());
+        assert_eq!((none.seconds, none.source), (3600, LifetimeSource::Default));
+        // CAE is for access tokens: a SAML token keeps its hour.
+        let cae = saml_token_lifetime(&LifetimeInputs {
+            cae_capable: true,
+            ..Default::default()
+        });
+        assert_eq!(cae.seconds, 3600);
+        let app = saml_token_lifetime(&LifetimeInputs {
+            application_policy: Some(policy("two-hours", 7200)),
+            ..Default::default()
+        });
+        assert_eq!(app.seconds, 7200 + 300);
+        assert_eq!(app.source.label(), "application-policy");
+        let org = saml_token_lifetime(&LifetimeInputs {
+            organization_default: Some(policy("org", 1800)),
+            ..Default::default()
+        });
+        assert_eq!(
+            (org.seconds, org.source.label()),
+            (2100, "organization-policy")
+        );
+        let test = saml_token_lifetime(&LifetimeInputs {
+            organization_default: Some(policy("org", 1800)),
+            test_override_seconds: Some(20),
+            ..Default::default()
+        });
+        assert_eq!(test.seconds, 20);
     }
 
     #[test]
