@@ -106,6 +106,19 @@ pub fn hint_for(code: u32, error: &str) -> &'static str {
         7000216 | 7000218 => {
             "no client credential was sent: give the app's secret or certificate, or enable 'Allow public client flows' for user sign-in from a script"
         }
+        750054 | 75005 => {
+            "the SAML request is missing or not valid: the app must send SAMLRequest deflated and base64-encoded (Redirect binding) or base64-encoded (POST binding)"
+        }
+        75016 => {
+            "the SAML request asks for a NameID format Entra does not issue: use emailAddress, persistent, transient or unspecified"
+        }
+        900236 => {
+            "the SAML request sets a property Entra refuses (Subject or Scoping): remove it and pass login_hint instead"
+        }
+        76021 | 76023 => {
+            "the app requires signed SAML requests and this one is unsigned or its signature does not verify with the app's verification certificate"
+        }
+        900971 => "the app has no reply URL: register its ACS URL (web redirect URI)",
         7000229 => {
             "the app has no service principal in this tenant: create one (POST /servicePrincipals with its appId, `az ad sp create --id APP_ID` or New-MgServicePrincipal)"
         }

@@ -144,6 +144,27 @@ catalogue! {
     /// Wording UNCONFIRMED.
     UNSUPPORTED_RESPONSE_TYPE = (700051, "unsupported_response_type", 400, false,
         "The response_type '{}' is not supported: use 'code' or 'code id_token'.");
+    // SAML 2.0 and WS-Federation (docs/saml-wsfed-wire.md §3): shown on the error page, or
+    // in a SAML error Response's StatusMessage; the OAuth `error` does not appear there.
+    SAML_MESSAGE_MISSING = (750054, "invalid_request", 400, true,
+        "SAMLRequest or SAMLResponse must be present as query string parameters in HTTP request for SAML Redirect binding.");
+    SAML_INVALID = (75005, "invalid_request", 400, true,
+        "The request is not a valid Saml2 protocol message.");
+    SAML_REPLY_MISMATCH = (50011, "invalid_request", 400, true,
+        "The reply URL specified in the request does not match the reply URLs configured for the application: '{}'.");
+    /// Wording after the error reference's name (Saml2AuthenticationRequestInvalidNameIDPolicy); UNCONFIRMED.
+    SAML_NAMEID_POLICY = (75016, "invalid_request", 400, false,
+        "SAML2 Authentication Request has invalid NameIdPolicy.");
+    SAML_PROPERTY_UNSUPPORTED = (900236, "invalid_request", 400, true,
+        "The SAML authentication request property '{}' is not supported and must not be set.");
+    SAML_UNSIGNED = (76021, "invalid_request", 400, true,
+        "The request sent by client is not signed while the application requires signed requests");
+    /// Wording from an SP developer's notes, not the error reference: UNCONFIRMED.
+    SAML_BAD_SIGNATURE = (76023, "invalid_request", 400, false,
+        "The signature of the received authentication request is invalid, please contact the administrator to resolve the issue.");
+    /// Wording UNCONFIRMED (the error reference names it "No reply address provided").
+    NO_REPLY_ADDRESS = (900971, "invalid_request", 400, false,
+        "No reply address provided.");
     LOGIN_REQUIRED = (50058, "login_required", 400, true,
         "A silent sign-in request was sent but no user is signed in. The cookies used to represent the user's session were not sent in the request to Azure AD.");
     /// Consent needed but `prompt=none` forbids asking (wording UNCONFIRMED).

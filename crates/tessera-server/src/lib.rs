@@ -6,9 +6,12 @@
 // Protocol surfaces: each answers one protocol's requests and uses the core below.
 mod graph;
 mod http;
+mod saml;
 mod signin;
 
-// The core: token minting and lifetimes, the directory, keys, the shared response shapes.
+// The core: token minting and lifetimes, SAML tokens, the directory, keys, the shared
+// response shapes.
+mod assertion;
 mod crypto;
 mod directory;
 mod respond;

@@ -38,6 +38,8 @@ pub const STATUS_RESPONDER: &str = "urn:oasis:names:tc:SAML:2.0:status:Responder
 pub const STATUS_NO_PASSIVE: &str = "urn:oasis:names:tc:SAML:2.0:status:NoPassive";
 pub const STATUS_REQUEST_UNSUPPORTED: &str =
     "urn:oasis:names:tc:SAML:2.0:status:RequestUnsupported";
+pub const STATUS_INVALID_NAMEID_POLICY: &str =
+    "urn:oasis:names:tc:SAML:2.0:status:InvalidNameIDPolicy";
 
 /// `AuthnContextClassRef`: Entra sends Password even after MFA; MFA shows only in the
 /// `authnmethodsreferences` attribute.

@@ -21,6 +21,8 @@ pub(crate) struct SigningKey {
     pub kid: String,
     pair: RsaKeyPair,
     pub jwk: Jwk,
+    /// The key's self-signed certificate (DER): SAML signatures and federation metadata carry it.
+    pub cert_der: Vec<u8>,
     rng: aws_lc_rs::rand::SystemRandom,
 }
 
@@ -59,8 +61,18 @@ impl SigningKey {
             kid: record.kid.clone(),
             pair,
             jwk,
+            cert_der: record.cert_der.clone(),
             rng: aws_lc_rs::rand::SystemRandom::new(),
         })
+    }
+
+    /// An RSASSA-PKCS1-v1_5 SHA-256 signature of `message` (XML signatures' rsa-sha256).
+    pub(crate) fn sign_rsa_sha256(&self, message: &[u8]) -> Result<Vec<u8>, ServerError> {
+        let mut signature = vec![0u8; self.pair.public_modulus_len()];
+        self.pair
+            .sign(&RSA_PKCS1_SHA256, &self.rng, message, &mut signature)
+            .map_err(|_| ServerError::Crypto("RSA signing failed".into()))?;
+        Ok(signature)
     }
 
     /// Signs `claims` as a compact RS256 JWS.

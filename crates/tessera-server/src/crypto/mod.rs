@@ -3,6 +3,7 @@
 
 mod flow_key;
 pub(crate) mod keys;
+pub(crate) mod xml_sig;
 
 pub(crate) use flow_key::FlowKey;
 

@@ -142,6 +142,7 @@ pub(crate) async fn create(
         has_service_principal: false,
         application_extra: kept_properties(&body, APPLICATION_KEPT),
         service_principal_extra: Default::default(),
+        saml: Default::default(),
     };
     state
         .directory

@@ -103,6 +103,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             .route("/msi/token", get(msi::app_service));
     }
     let app = app
+        .merge(crate::saml::routes())
         .merge(crate::graph::router(state.clone()))
         .fallback(ops::not_found)
         .layer(middleware::from_fn_with_state(state.clone(), track))

@@ -82,6 +82,26 @@ pub struct AppConfig {
     /// The service principal is a managed identity (lifetime policies cannot apply).
     #[serde(default)]
     pub managed_identity: bool,
+    /// SAML and WS-Federation sign-in settings.
+    #[serde(default)]
+    pub saml: Option<SamlConfig>,
+}
+
+/// `[tenants.applications.saml]`: the entity ID is one of `identifier_uris`, the ACS URLs
+/// are among `redirect_uris`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SamlConfig {
+    pub logout_url: Option<String>,
+    /// `emailAddress`, `persistent`, `transient` or `unspecified` (or the full URN).
+    pub name_id_format: Option<String>,
+    /// `assertion` (the default), `response` or `response-and-assertion`.
+    #[serde(default)]
+    pub signing: crate::store::SamlSigning,
+    /// PEM certificates whose keys sign the app's requests; with any, requests must be signed.
+    #[serde(default)]
+    pub request_signing_certificates: Vec<PathBuf>,
+    pub relay_state: Option<String>,
 }
 
 fn one() -> u8 {
@@ -389,6 +409,13 @@ impl FileConfig {
                             .as_ref()
                             .map(|e| e.service_principal_extra.clone())
                             .unwrap_or_default(),
+                        saml: match &a.saml {
+                            Some(s) => saml_settings(&format!("{ak}.saml"), s)?,
+                            None => existing
+                                .as_ref()
+                                .map(|e| e.saml.clone())
+                                .unwrap_or_default(),
+                        },
                     })
                     .await?;
             }
@@ -467,6 +494,61 @@ pub(crate) fn secret_credential(
         hint: value.chars().take(3).collect(),
         expires_at,
     }
+}
+
+/// A SAML section checked at start: a known NameID format, an absolute logout URL,
+/// readable RSA certificates.
+fn saml_settings(key: &str, s: &SamlConfig) -> Result<crate::store::SamlSettings, ServerError> {
+    use tessera_proto::saml::names;
+    let name_id_format = match s.name_id_format.as_deref() {
+        None => None,
+        Some(f) => Some(
+            match f {
+                "emailAddress" => names::NAMEID_EMAIL,
+                "persistent" => names::NAMEID_PERSISTENT,
+                "transient" => names::NAMEID_TRANSIENT,
+                "unspecified" => names::NAMEID_UNSPECIFIED,
+                full if names::NAMEID_FORMATS.contains(&full) => full,
+                other => {
+                    return Err(cfg_err(
+                        &format!("{key}.name_id_format"),
+                        format!(
+                            "'{other}' is not one of emailAddress, persistent, transient, unspecified"
+                        ),
+                    ));
+                }
+            }
+            .to_owned(),
+        ),
+    };
+    if let Some(u) = &s.logout_url
+        && url::Url::parse(u).is_err()
+    {
+        return Err(cfg_err(
+            &format!("{key}.logout_url"),
+            format!("'{u}' is not an absolute URL"),
+        ));
+    }
+    let mut certificates = Vec::new();
+    for (i, path) in s.request_signing_certificates.iter().enumerate() {
+        let ck = format!("{key}.request_signing_certificates[{i}]");
+        let pem =
+            std::fs::read(path).map_err(|e| cfg_err(&ck, format!("{}: {e}", path.display())))?;
+        let der = rustls_pki_types::pem::PemObject::from_pem_slice(&pem)
+            .map(|d: rustls_pki_types::CertificateDer<'_>| d.to_vec())
+            .map_err(|e| cfg_err(&ck, format!("no certificate in {}: {e}", path.display())))?;
+        if crate::crypto::xml_sig::rsa_public_key(&der).is_none() {
+            return Err(cfg_err(&ck, "not an RSA certificate".to_owned()));
+        }
+        certificates.push(tessera_proto::b64::std_encode(&der));
+    }
+    Ok(crate::store::SamlSettings {
+        logout_url: s.logout_url.clone(),
+        name_id_format,
+        signing: s.signing,
+        request_signing_certificates: certificates,
+        relay_state: s.relay_state.clone(),
+    })
 }
 
 #[cfg(test)]

@@ -210,6 +210,7 @@ async fn create_objects(
         has_service_principal: true,
         application_extra: BTreeMap::new(),
         service_principal_extra: BTreeMap::new(),
+        saml: Default::default(),
     };
     directory
         .put_application(Application {

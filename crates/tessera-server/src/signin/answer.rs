@@ -8,7 +8,7 @@ use tessera_proto::errors::AadstsError;
 use tessera_proto::scope;
 use tessera_proto::token::ClientInfo;
 
-use super::flow::{self, AuthorizeParams, Flow, Purpose};
+use super::flow::{self, AuthorizeParams, Flow, Purpose, SamlParams};
 use super::session::session_id;
 use super::web::{internal, login_action};
 use super::{CODE_SECONDS, pages};
@@ -93,6 +93,22 @@ pub(super) async fn finish(
                 &app.display_name,
             )
         }
+        Purpose::Saml(params) => {
+            match saml_answer(
+                state,
+                tenant,
+                app,
+                params,
+                user,
+                session_hash,
+                flow.mfa_done,
+            )
+            .await
+            {
+                Ok(r) => r,
+                Err(e) => internal(state, &e),
+            }
+        }
         Purpose::Authorize(params) => {
             match issue_code(
                 state,
@@ -111,6 +127,58 @@ pub(super) async fn finish(
             }
         }
     }
+}
+
+/// The SAML response (or WS-Federation `wresult`) posted to the app, for a user signed in
+/// by the session `session_hash`.
+async fn saml_answer(
+    state: &AppState,
+    tenant: &Tenant,
+    app: &Application,
+    params: &SamlParams,
+    user: &User,
+    session_hash: &str,
+    mfa_done: bool,
+) -> Result<Response, ServerError> {
+    let session = state.store().session(session_hash).await?;
+    let auth_instant = session
+        .as_ref()
+        .map_or_else(|| state.clock.unix(), |s| s.auth_time);
+    let mfa = mfa_done || session.as_ref().is_some_and(|s| s.mfa_at > 0);
+    let policies = state.directory.policy_snapshot(&tenant.id).await?;
+    let spec = crate::assertion::TokenSpec {
+        tenant,
+        app,
+        user,
+        audience: &params.audience,
+        recipient: &params.reply_to,
+        in_response_to: params.in_response_to.as_deref(),
+        name_id_format: params.name_id_format.as_deref(),
+        auth_instant,
+        mfa,
+        policies: &policies,
+    };
+    let mut fields = if params.wsfed {
+        vec![
+            ("wa".to_owned(), "wsignin1.0".to_owned()),
+            (
+                "wresult".to_owned(),
+                crate::assertion::wsfed_response(state, &spec)?,
+            ),
+        ]
+    } else {
+        vec![(
+            "SAMLResponse".to_owned(),
+            tessera_proto::saml::binding::encode_post(&crate::assertion::saml2_response(
+                state, &spec,
+            )?),
+        )]
+    };
+    if let Some(relay) = &params.relay_state {
+        let name = if params.wsfed { "wctx" } else { "RelayState" };
+        fields.push((name.to_owned(), relay.clone()));
+    }
+    Ok(pages::form_post(&params.reply_to, &fields))
 }
 
 #[allow(clippy::too_many_arguments)]

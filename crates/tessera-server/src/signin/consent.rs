@@ -42,6 +42,8 @@ pub(crate) async fn login_consent(
             Purpose::Device { device_hash, .. } => {
                 decline_device(&s.state, &s.tenant, device_hash).await
             }
+            // SAML asks no consent, so it is never declined.
+            Purpose::Saml(_) => expired_page(&s.state),
         };
     }
     let Ok(req) = scope::parse(s.flow.purpose.scope()) else {

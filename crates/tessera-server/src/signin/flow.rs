@@ -29,10 +29,29 @@ pub(crate) struct AuthorizeParams {
     pub(crate) claims: Option<String>,
 }
 
+/// A SAML 2.0 or WS-Federation sign-in being served.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SamlParams {
+    pub(crate) client_id: String,
+    /// The entity ID (or WS-Federation realm) the app named: the token's audience.
+    pub(crate) audience: String,
+    /// Where the answer is posted: the ACS URL, or WS-Federation's `wreply`.
+    pub(crate) reply_to: String,
+    /// The request's ID; none for an IdP-initiated sign-in.
+    pub(crate) in_response_to: Option<String>,
+    /// `RelayState`, or WS-Federation's `wctx`, returned as it came.
+    pub(crate) relay_state: Option<String>,
+    pub(crate) name_id_format: Option<String>,
+    /// WS-Federation's answer (`wresult`) rather than SAML 2.0's (`SAMLResponse`).
+    pub(crate) wsfed: bool,
+}
+
 /// What the sign-in is for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum Purpose {
     Authorize(Box<AuthorizeParams>),
+    /// SAML 2.0 or WS-Federation: no delegated permissions, so no consent is asked.
+    Saml(Box<SamlParams>),
     /// A device code (by digest) being approved.
     Device {
         device_hash: String,
@@ -45,6 +64,7 @@ impl Purpose {
     pub(crate) fn client_id(&self) -> &str {
         match self {
             Self::Authorize(a) => &a.client_id,
+            Self::Saml(s) => &s.client_id,
             Self::Device { client_id, .. } => client_id,
         }
     }
@@ -52,6 +72,7 @@ impl Purpose {
     pub(crate) fn scope(&self) -> &str {
         match self {
             Self::Authorize(a) => &a.scope,
+            Self::Saml(_) => "",
             Self::Device { scope, .. } => scope,
         }
     }

@@ -1,12 +1,14 @@
 //! Interactive sign-in: the authorize endpoint (authorization code with PKCE, `code
 //! id_token`, query/fragment/form_post), the device code endpoint and its `/devicelogin`
 //! pages, the sign-in pages (user name, password, one-time code, consent, account picker),
-//! single sign-on by session cookie, and logout.
+//! single sign-on by session cookie, and logout; and the same pages for the protocols that
+//! sign users in through them (SAML 2.0, WS-Federation).
 
 mod answer;
 mod authorize;
 mod consent;
 mod device;
+mod external;
 mod flow;
 mod logout;
 mod pages;
@@ -21,6 +23,8 @@ use crate::state::AppState;
 pub(crate) use authorize::authorize;
 pub(crate) use consent::login_consent;
 pub(crate) use device::{device_authorization, devicelogin_page, devicelogin_submit, login_device};
+pub(crate) use external::{Ask, begin, end_session, error_page, form_post, message};
+pub(crate) use flow::{Purpose, SamlParams};
 pub(crate) use logout::logout;
 pub(crate) use steps::{login_account, login_mfa, login_password, login_username};
 

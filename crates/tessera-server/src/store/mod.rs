@@ -145,6 +145,41 @@ pub struct Application {
     pub application_extra: BTreeMap<String, serde_json::Value>,
     #[serde(default)]
     pub service_principal_extra: BTreeMap<String, serde_json::Value>,
+    /// How the app is answered when it signs users in with SAML or WS-Federation.
+    #[serde(default)]
+    pub saml: SamlSettings,
+}
+
+/// An app's SAML single sign-on settings, as Entra's enterprise app keeps them. Its entity
+/// ID is one of `identifier_uris`, its ACS URLs are among `redirect_uris`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SamlSettings {
+    /// Where LogoutResponses go (the app's "Logout URL", Graph's `web.logoutUrl`).
+    #[serde(default)]
+    pub logout_url: Option<String>,
+    /// The NameID format when a request names none; the UPN as an emailAddress when unset,
+    /// as Entra's default "Unique User Identifier" claim gives.
+    #[serde(default)]
+    pub name_id_format: Option<String>,
+    #[serde(default)]
+    pub signing: SamlSigning,
+    /// Certificates (standard base64 DER) that sign this app's requests. With any, every
+    /// request must be signed by one of them (AADSTS76021 otherwise).
+    #[serde(default)]
+    pub request_signing_certificates: Vec<String>,
+    /// The RelayState sent with an IdP-initiated sign-in.
+    #[serde(default)]
+    pub relay_state: Option<String>,
+}
+
+/// What Entra signs in a SAML response ("Signing Option"; the assertion by default).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SamlSigning {
+    #[default]
+    Assertion,
+    Response,
+    ResponseAndAssertion,
 }
 
 fn yes() -> bool {

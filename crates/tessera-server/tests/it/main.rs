@@ -10,6 +10,7 @@ mod permissions;
 mod policies;
 mod replicas;
 mod robustness;
+mod saml;
 mod store;
 mod support;
 mod tokens;

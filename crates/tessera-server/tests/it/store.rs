@@ -102,6 +102,7 @@ fn app(client_id: &str) -> Application {
         has_service_principal: true,
         application_extra: BTreeMap::new(),
         service_principal_extra: BTreeMap::new(),
+        saml: Default::default(),
     }
 }
 

@@ -356,3 +356,125 @@ impl Drop for PgDatabase {
         }
     }
 }
+
+/// The action and hidden fields of the first form on a page (a sign-in step, or the
+/// auto-posting form that carries an answer to an app).
+pub(crate) fn form_of(page: &str) -> (String, Vec<(String, String)>) {
+    let unescape = |s: &str| {
+        s.replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&")
+    };
+    let action = page
+        .split("action=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .map(unescape)
+        .unwrap_or_else(|| panic!("no form in {page}"));
+    let hidden = page
+        .split("<input type=\"hidden\" name=\"")
+        .skip(1)
+        .filter_map(|r| {
+            let (name, rest) = r.split_once('"')?;
+            let value = rest.split("value=\"").nth(1)?.split('"').next()?;
+            Some((unescape(name), unescape(value)))
+        })
+        .collect();
+    (action, hidden)
+}
+
+/// A browser for the sign-in pages: keeps its cookies, follows nothing by itself.
+pub(crate) struct Browser {
+    client: reqwest::Client,
+    cookies: HashMap<String, String>,
+}
+
+/// What a browser request got back.
+pub(crate) struct Page {
+    pub(crate) status: u16,
+    pub(crate) location: Option<String>,
+    pub(crate) body: String,
+}
+
+impl Browser {
+    pub(crate) fn new(s: &TestServer) -> Self {
+        let ca = std::fs::read(s.demo.ca_cert.as_ref().expect("ca")).expect("ca");
+        Self {
+            client: reqwest::Client::builder()
+                .tls_certs_only([reqwest::Certificate::from_pem(&ca).expect("ca pem")])
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            cookies: HashMap::new(),
+        }
+    }
+
+    async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
+        let cookie: Vec<String> = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let r = request
+            .header("cookie", cookie.join("; "))
+            .send()
+            .await
+            .expect("request");
+        for v in r.headers().get_all("set-cookie") {
+            let Some((name, rest)) = v.to_str().ok().and_then(|v| v.split_once('=')) else {
+                continue;
+            };
+            let value = rest.split(';').next().unwrap_or_default();
+            if value.is_empty() || rest.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        let status = r.status().as_u16();
+        let location = r
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Page {
+            status,
+            location,
+            body: r.text().await.unwrap_or_default(),
+        }
+    }
+
+    pub(crate) async fn get(&mut self, url: &str) -> Page {
+        let request = self.client.get(url);
+        self.send(request).await
+    }
+
+    pub(crate) async fn post(&mut self, url: &str, fields: &[(String, String)]) -> Page {
+        let request = self.client.post(url).form(fields);
+        self.send(request).await
+    }
+
+    /// Answers the user name and password pages from `page` on, until a page that is not
+    /// one of them (the answer to the app).
+    pub(crate) async fn sign_in(&mut self, mut page: Page, user: &str, password: &str) -> Page {
+        for _ in 0..4 {
+            let field = if page.body.contains("name=\"password\"") {
+                "password"
+            } else if page.body.contains("name=\"username\"") {
+                "username"
+            } else {
+                return page;
+            };
+            let (action, mut fields) = form_of(&page.body);
+            fields.retain(|(k, _)| k != "username");
+            fields.push(("username".into(), user.to_owned()));
+            if field == "password" {
+                fields.push(("password".into(), password.to_owned()));
+            }
+            page = self.post(&action, &fields).await;
+        }
+        page
+    }
+}

@@ -4,6 +4,7 @@
 
 use serde_json::Value;
 
+use crate::support::form_of;
 use crate::support::{TestServer, aadsts_code, jwt_parts, verify_with_jwks};
 
 fn v1_url(s: &TestServer) -> String {
@@ -336,31 +337,6 @@ async fn device_code_on_v1() {
     )
     .await;
     assert_eq!((status, aadsts_code(&missing)), (400, 900144), "{missing}");
-}
-
-/// The hidden fields and action of the first form on a sign-in page.
-fn form_of(page: &str) -> (String, Vec<(String, String)>) {
-    let unescape = |s: &str| {
-        s.replace("&amp;", "&")
-            .replace("&quot;", "\"")
-            .replace("&#39;", "'")
-    };
-    let action = page
-        .split("action=\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .map(unescape)
-        .unwrap_or_else(|| panic!("no form in {page}"));
-    let hidden = page
-        .split("<input type=\"hidden\" name=\"")
-        .skip(1)
-        .filter_map(|r| {
-            let (name, rest) = r.split_once('"')?;
-            let value = rest.split("value=\"").nth(1)?.split('"').next()?;
-            Some((unescape(name), unescape(value)))
-        })
-        .collect();
-    (action, hidden)
 }
 
 /// The classic web-app recipe on v1: `/{tenant}/oauth2/authorize` with `resource` (no PKCE),
