@@ -236,6 +236,18 @@ fn explanation_text(e: &Explanation) -> String {
         "ID tokens issued to this app: {}\n",
         format_timespan(e.id_token_seconds)
     ));
+    s.push_str(&format!(
+        "SAML tokens issued to this app: {} ({})\n",
+        format_timespan(e.saml_token_seconds),
+        if e.saml_token_seconds == tessera_proto::lifetime::SAML_TOKEN_SECONDS
+            && e.assigned.is_none()
+            && e.organization_default.is_none()
+        {
+            "Entra's default hour"
+        } else {
+            "the policy's lifetime plus Entra's five-minute clock skew"
+        }
+    ));
     s.push_str(
         "(Entra's documented precedence; CAE-capable clients keep their long default regardless)\n",
     );
@@ -412,6 +424,7 @@ pub(crate) async fn run(args: PolicyArgs, ctx: &Ctx) -> anyhow::Result<()> {
                     "accessTokenLifetime": e.access_token_seconds.map(format_timespan),
                     "accessTokenSource": e.access_token_source.label(),
                     "idTokenLifetime": format_timespan(e.id_token_seconds),
+                    "samlTokenLifetime": format_timespan(e.saml_token_seconds),
                 }))? + "\n"
             } else {
                 explanation_text(&e)

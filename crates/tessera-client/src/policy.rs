@@ -150,6 +150,9 @@ pub struct Explanation {
     pub access_token_source: LifetimeSource,
     /// ID tokens issued to the app.
     pub id_token_seconds: i64,
+    /// SAML tokens issued to the app (`Conditions NotOnOrAfter`): an hour, or a policy's
+    /// lifetime plus Entra's five-minute skew.
+    pub saml_token_seconds: i64,
 }
 
 fn is_guid(s: &str) -> bool {
@@ -466,6 +469,7 @@ impl Policies<'_> {
             test_override_seconds: None,
         };
         let id = tessera_proto::lifetime::id_token_lifetime(&inputs);
+        let saml = tessera_proto::lifetime::saml_token_lifetime(&inputs);
         // Without a policy the lifetime is random (60-90 minutes): no fixed figure then.
         let access = tessera_proto::lifetime::access_token_lifetime(&inputs, &NoRandom);
         let access_token_seconds =
@@ -478,6 +482,7 @@ impl Policies<'_> {
             access_token_seconds,
             access_token_source: access.source,
             id_token_seconds: id.seconds,
+            saml_token_seconds: saml.seconds,
         })
     }
 }

@@ -83,6 +83,18 @@ pub(crate) fn kept_properties(
         .collect()
 }
 
+/// `web.logoutUrl`: where a SAML app's LogoutResponse goes (`None` when not sent).
+fn logout_url(body: &Map<String, Value>) -> Result<Option<Option<String>>, GraphError> {
+    match body.get("web").and_then(|w| w.get("logoutUrl")) {
+        None => Ok(None),
+        Some(Value::Null) => Ok(Some(None)),
+        Some(Value::String(u)) if url::Url::parse(u).is_ok() => Ok(Some(Some(u.clone()))),
+        Some(_) => Err(GraphError::bad_request(
+            "Invalid value for property 'logoutUrl'.",
+        )),
+    }
+}
+
 fn conflict(e: StoreError) -> GraphError {
     match e {
         StoreError::Conflict(_) => GraphError::bad_request(
@@ -142,7 +154,10 @@ pub(crate) async fn create(
         has_service_principal: false,
         application_extra: kept_properties(&body, APPLICATION_KEPT),
         service_principal_extra: Default::default(),
-        saml: Default::default(),
+        saml: crate::store::SamlSettings {
+            logout_url: logout_url(&body)?.flatten(),
+            ..Default::default()
+        },
     };
     state
         .directory
@@ -263,6 +278,9 @@ pub(crate) async fn update(
     }
     app.application_extra
         .extend(kept_properties(&body, APPLICATION_KEPT));
+    if let Some(url) = logout_url(&body)? {
+        app.saml.logout_url = url;
+    }
     state
         .directory
         .put_application(app)

@@ -116,7 +116,10 @@ pub(crate) fn application_json(a: &Application) -> Map<String, Value> {
         "publicClient".into(),
         json!({"redirectUris": public_redirects}),
     );
-    m.insert("web".into(), json!({"redirectUris": web_redirects}));
+    m.insert(
+        "web".into(),
+        json!({"redirectUris": web_redirects, "logoutUrl": a.saml.logout_url}),
+    );
     m.insert("passwordCredentials".into(), Value::Array(secrets));
     m.insert("keyCredentials".into(), Value::Array(certs));
     with_kept(&mut m, &a.application_extra, APPLICATION_DEFAULTS);

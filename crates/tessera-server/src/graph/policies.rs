@@ -655,6 +655,7 @@ pub(crate) async fn explain(
         &client_objects,
         false,
     ));
+    let saml = crate::assertion::lifetime(&state, &tenant, &client, &snapshot);
     let policy_view = |p: &TokenLifetimePolicy| json!({"id": p.id, "displayName": p.display_name, "accessTokenLifetime": format_timespan(p.access_token_seconds)});
     let app_policy = objects
         .iter()
@@ -673,6 +674,9 @@ pub(crate) async fn explain(
             "testOverrideSeconds": state.settings.test_token_lifetime,
             "accessToken": describe(&at.source, at.seconds, at_range),
             "idToken": describe(&id.source, id.seconds, None),
+            // The client signing users in by SAML or WS-Federation: its own policy, plus
+            // the five-minute skew Entra adds to a policy's lifetime.
+            "samlToken": describe(&saml.source, saml.seconds, None),
         }),
     ))
 }

@@ -103,6 +103,13 @@ pub(crate) async fn update(
     }
     app.service_principal_extra
         .extend(kept_properties(&body, SERVICE_PRINCIPAL_KEPT));
+    // The RelayState of IdP-initiated sign-in.
+    if let Some(settings) = body.get("samlSingleSignOnSettings") {
+        app.saml.relay_state = settings
+            .get("relayState")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+    }
     state.directory.put_application(app).await?;
     Ok(no_content())
 }
