@@ -18,30 +18,33 @@ use crate::common::Ctx;
   tessera token | tessera decode
   tessera decode --verify < token.txt
   tessera decode --verify --authority https://127.0.0.1:8443/contoso --ca-cert ca.pem -
+  tessera decode saml-response.xml          # SAML: XML, base64 as posted, or SAMLResponse=…
+  tessera decode --verify --authority https://127.0.0.1:8443/contoso --ca-cert ca.pem saml.b64
 
-The token is read from the argument, or from stdin when it is - or absent. An
-`Authorization: Bearer …` line is accepted as it is.")]
+The token is read from the argument (or the file it names), or from stdin when it is - or
+absent. An `Authorization: Bearer …` line is accepted as it is.")]
 pub(crate) struct DecodeArgs {
-    /// The token, or - for stdin.
-    #[arg(value_name = "TOKEN|-")]
+    /// The token (a JWT, or a SAML response or assertion: XML, base64 as posted, or a file), or - for stdin.
+    #[arg(value_name = "TOKEN|FILE|-")]
     token: Option<String>,
-    /// Check the signature against the keys the issuer publishes (its OpenID configuration).
+    /// Check the signature against the keys the issuer publishes (its OpenID configuration;
+    /// for SAML, its federation metadata).
     #[arg(long)]
-    verify: bool,
-    /// Where the keys are, when not at the token's issuer (`tessera serve`'s Graph tokens name
+    pub(crate) verify: bool,
+    /// Where the keys are, when not at the token's issuer (`tessera serve`'s tokens name
     /// sts.windows.net, as Entra's do).
     #[arg(long, value_name = "URL", requires = "verify")]
-    authority: Option<String>,
+    pub(crate) authority: Option<String>,
     /// Extra CA certificate (PEM) to trust when fetching the keys.
     #[arg(long, value_name = "PATH")]
     ca_cert: Option<PathBuf>,
     /// text for people (default) or json.
     #[arg(long, value_enum, default_value_t = Shape::Text)]
-    output: Shape,
+    pub(crate) output: Shape,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Shape {
+pub(crate) enum Shape {
     Text,
     Json,
 }
@@ -76,7 +79,7 @@ pub(crate) fn span(seconds: i64) -> String {
 const TIME_CLAIMS: [&str; 3] = ["iat", "nbf", "exp"];
 
 #[allow(clippy::print_stdout)] // the command's data
-fn emit(text: &str) {
+pub(crate) fn emit(text: &str) {
     print!("{text}");
 }
 
@@ -91,18 +94,14 @@ pub(crate) async fn run(args: DecodeArgs, ctx: &Ctx) -> anyhow::Result<()> {
             s
         }
     };
+    let raw = read_file_argument(raw)?;
+    if tessera_client::looks_like_saml(&raw) {
+        return crate::decode_saml::run(&raw, &args, ctx).await;
+    }
     let token = decode(&raw).map_err(|e| crate::common::usage(e.into()))?;
     let now = ctx.clock.unix();
     let verification = if args.verify {
-        let http = TokenHttp::new(HttpOptions {
-            extra_ca_pem: match &args.ca_cert {
-                Some(p) => {
-                    Some(std::fs::read(p).with_context(|| format!("reading {}", p.display()))?)
-                }
-                None => None,
-            },
-            timeout: None,
-        })?;
+        let http = verifier_http(&args)?;
         let authority = args
             .authority
             .as_deref()
@@ -173,7 +172,27 @@ pub(crate) async fn run(args: DecodeArgs, ctx: &Ctx) -> anyhow::Result<()> {
     }
 }
 
-fn indent(text: &str) -> String {
+/// An argument naming a readable file means the file's content (a saved SAML response).
+fn read_file_argument(raw: String) -> anyhow::Result<String> {
+    let t = raw.trim();
+    if !t.is_empty() && !t.contains('\n') && t.len() < 4096 && std::path::Path::new(t).is_file() {
+        return std::fs::read_to_string(t).with_context(|| format!("reading {t}"));
+    }
+    Ok(raw)
+}
+
+/// The HTTP client that fetches keys or metadata, trusting `--ca-cert` too.
+pub(crate) fn verifier_http(args: &DecodeArgs) -> anyhow::Result<TokenHttp> {
+    Ok(TokenHttp::new(HttpOptions {
+        extra_ca_pem: match &args.ca_cert {
+            Some(p) => Some(std::fs::read(p).with_context(|| format!("reading {}", p.display()))?),
+            None => None,
+        },
+        timeout: None,
+    })?)
+}
+
+pub(crate) fn indent(text: &str) -> String {
     text.lines().map(|l| format!("  {l}\n")).collect()
 }
 

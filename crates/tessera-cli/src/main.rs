@@ -5,6 +5,7 @@
 mod auth;
 mod common;
 mod decode;
+mod decode_saml;
 mod graph;
 mod output;
 mod paths;

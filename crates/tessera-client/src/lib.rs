@@ -36,6 +36,7 @@ pub mod managed;
 pub mod persist;
 pub mod policy;
 pub mod provider;
+pub mod saml_inspect;
 pub mod secret;
 
 pub use account::{AccountCredential, account_key, accounts, sign_in, sign_out};
@@ -55,4 +56,5 @@ pub use managed::{ManagedIdentityCredential, ManagedIdentitySource};
 pub use persist::{KeySource, ListedEntry, PersistedAccount, PersistedToken, PersistentCache};
 pub use policy::{AppRef, Explanation, LifetimePolicy, NewPolicy, Policies, PolicyUpdate};
 pub use provider::{AccessToken, ProviderStats, TokenKey, TokenProvider, parse_token_key};
+pub use saml_inspect::{SamlLifetime, SamlToken, SamlVerified, decode_saml, looks_like_saml};
 pub use secret::Secret;

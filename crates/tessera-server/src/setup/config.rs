@@ -562,6 +562,46 @@ mod tests {
     }
 
     #[test]
+    fn saml_settings_are_checked_naming_the_key() {
+        let ok = saml_settings(
+            "k",
+            &SamlConfig {
+                name_id_format: Some("persistent".into()),
+                logout_url: Some("https://sp.example/slo".into()),
+                ..Default::default()
+            },
+        )
+        .expect("valid");
+        assert_eq!(
+            ok.name_id_format.as_deref(),
+            Some(tessera_proto::saml::names::NAMEID_PERSISTENT)
+        );
+        let bad = |c: SamlConfig| {
+            saml_settings("tenants[0].applications[1].saml", &c)
+                .expect_err("refused")
+                .to_string()
+        };
+        let e = bad(SamlConfig {
+            name_id_format: Some("kerberos".into()),
+            ..Default::default()
+        });
+        assert!(
+            e.contains("tenants[0].applications[1].saml.name_id_format") && e.contains("kerberos"),
+            "{e}"
+        );
+        let e = bad(SamlConfig {
+            logout_url: Some("/relative".into()),
+            ..Default::default()
+        });
+        assert!(e.contains("saml.logout_url"), "{e}");
+        let e = bad(SamlConfig {
+            request_signing_certificates: vec!["/nonexistent/cert.pem".into()],
+            ..Default::default()
+        });
+        assert!(e.contains("saml.request_signing_certificates[0]"), "{e}");
+    }
+
+    #[test]
     fn errors_name_the_key() {
         let e =
             parse("[[tenants]]\nid = \"nope\"\ndomain = \"a.example\"\n").expect_err("bad guid");
