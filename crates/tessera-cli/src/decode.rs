@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use tessera_client::{Authority, HttpOptions, TokenHttp, decode};
 
 use crate::common::Ctx;
+use crate::times::utc;
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
@@ -30,56 +31,30 @@ pub(crate) struct DecodeArgs {
     /// Check the signature against the keys the issuer publishes (its OpenID configuration;
     /// for SAML, its federation metadata).
     #[arg(long)]
-    pub(crate) verify: bool,
+    verify: bool,
     /// Where the keys are, when not at the token's issuer (`tessera serve`'s tokens name
     /// sts.windows.net, as Entra's do).
     #[arg(long, value_name = "URL", requires = "verify")]
-    pub(crate) authority: Option<String>,
+    authority: Option<String>,
     /// Extra CA certificate (PEM) to trust when fetching the keys.
     #[arg(long, value_name = "PATH")]
     ca_cert: Option<PathBuf>,
     /// text for people (default) or json.
     #[arg(long, value_enum, default_value_t = Shape::Text)]
-    pub(crate) output: Shape,
+    output: Shape,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum Shape {
+enum Shape {
     Text,
     Json,
-}
-
-/// `2026-11-22 18:30:00 UTC`.
-pub(crate) fn utc(t: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(t)
-        .ok()
-        .and_then(|d| {
-            d.format(time::macros::format_description!(
-                "[year]-[month]-[day] [hour]:[minute]:[second] UTC"
-            ))
-            .ok()
-        })
-        .unwrap_or_else(|| t.to_string())
-}
-
-/// `47m 10s`, `3h 02m`, `2d 4h`.
-pub(crate) fn span(seconds: i64) -> String {
-    let s = seconds.abs();
-    let text = if s < 3600 {
-        format!("{}m {:02}s", s / 60, s % 60)
-    } else if s < 86_400 {
-        format!("{}h {:02}m", s / 3600, s % 3600 / 60)
-    } else {
-        format!("{}d {}h", s / 86_400, s % 86_400 / 3600)
-    };
-    text.trim_start_matches("0m ").to_owned()
 }
 
 /// Claims that are times (shown as dates in the text output).
 const TIME_CLAIMS: [&str; 3] = ["iat", "nbf", "exp"];
 
 #[allow(clippy::print_stdout)] // the command's data
-pub(crate) fn emit(text: &str) {
+fn emit(text: &str) {
     print!("{text}");
 }
 
@@ -96,7 +71,21 @@ pub(crate) async fn run(args: DecodeArgs, ctx: &Ctx) -> anyhow::Result<()> {
     };
     let raw = read_file_argument(raw)?;
     if tessera_client::looks_like_saml(&raw) {
-        return crate::decode_saml::run(&raw, &args, ctx).await;
+        let how = crate::decode_saml::How {
+            http: if args.verify {
+                Some(verifier_http(&args)?)
+            } else {
+                None
+            },
+            metadata_url: args.authority.as_deref().map(|a| {
+                format!(
+                    "{}/federationmetadata/2007-06/federationmetadata.xml",
+                    a.trim_end_matches('/')
+                )
+            }),
+            json: args.output == Shape::Json,
+        };
+        return crate::decode_saml::run(&raw, how, ctx).await;
     }
     let token = decode(&raw).map_err(|e| crate::common::usage(e.into()))?;
     let now = ctx.clock.unix();
@@ -145,9 +134,17 @@ pub(crate) async fn run(args: DecodeArgs, ctx: &Ctx) -> anyhow::Result<()> {
         s.push_str(&format!("fingerprint: {}\n", token.fingerprint));
         if let Some(exp) = token.expires_at() {
             s.push_str(&if exp > now {
-                format!("expires: {} (in {})\n", utc(exp), span(exp - now))
+                format!(
+                    "expires: {} (in {})\n",
+                    utc(exp),
+                    crate::times::span(exp - now)
+                )
             } else {
-                format!("EXPIRED: {} ({} ago)\n", utc(exp), span(now - exp))
+                format!(
+                    "EXPIRED: {} ({} ago)\n",
+                    utc(exp),
+                    crate::times::span(now - exp)
+                )
             });
         }
         if let Some(l) = lifetime {
@@ -182,7 +179,7 @@ fn read_file_argument(raw: String) -> anyhow::Result<String> {
 }
 
 /// The HTTP client that fetches keys or metadata, trusting `--ca-cert` too.
-pub(crate) fn verifier_http(args: &DecodeArgs) -> anyhow::Result<TokenHttp> {
+fn verifier_http(args: &DecodeArgs) -> anyhow::Result<TokenHttp> {
     Ok(TokenHttp::new(HttpOptions {
         extra_ca_pem: match &args.ca_cert {
             Some(p) => Some(std::fs::read(p).with_context(|| format!("reading {}", p.display()))?),
@@ -192,18 +189,6 @@ pub(crate) fn verifier_http(args: &DecodeArgs) -> anyhow::Result<TokenHttp> {
     })?)
 }
 
-pub(crate) fn indent(text: &str) -> String {
+fn indent(text: &str) -> String {
     text.lines().map(|l| format!("  {l}\n")).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn spans_and_dates() {
-        assert_eq!(super::span(59), "59s");
-        assert_eq!(super::span(2830), "47m 10s");
-        assert_eq!(super::span(3 * 3600 + 120), "3h 02m");
-        assert_eq!(super::span(-(2 * 86_400 + 4 * 3600)), "2d 4h");
-        assert_eq!(super::utc(0), "1970-01-01 00:00:00 UTC");
-    }
 }

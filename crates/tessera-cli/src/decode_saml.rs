@@ -5,32 +5,37 @@
 
 use anyhow::Context as _;
 use serde_json::json;
-use tessera_client::decode_saml;
+use tessera_client::{TokenHttp, decode_saml};
 
 use crate::common::Ctx;
-use crate::decode::{DecodeArgs, Shape, emit, span, utc, verifier_http};
+use crate::times::{span, utc};
+
+/// How to show the token: with `http`, verify it (against `metadata_url` when given, else
+/// the issuer's own metadata); as JSON or text.
+pub(crate) struct How {
+    pub(crate) http: Option<TokenHttp>,
+    pub(crate) metadata_url: Option<String>,
+    pub(crate) json: bool,
+}
+
+#[allow(clippy::print_stdout)] // the command's data
+fn emit(text: &str) {
+    print!("{text}");
+}
 
 fn at(ms: Option<i64>) -> String {
     ms.map_or_else(|| "-".to_owned(), |m| utc(m.div_euclid(1000)))
 }
 
-pub(crate) async fn run(raw: &str, args: &DecodeArgs, ctx: &Ctx) -> anyhow::Result<()> {
+pub(crate) async fn run(raw: &str, how: How, ctx: &Ctx) -> anyhow::Result<()> {
     let token = decode_saml(raw).map_err(|e| crate::common::usage(e.into()))?;
     let now_ms = ctx.clock.unix() * 1000;
-    let verification = if args.verify {
-        let http = verifier_http(args)?;
-        let metadata = args.authority.as_deref().map(|a| {
-            format!(
-                "{}/federationmetadata/2007-06/federationmetadata.xml",
-                a.trim_end_matches('/')
-            )
-        });
-        Some(token.verify(&http, metadata.as_deref()).await)
-    } else {
-        None
+    let verification = match &how.http {
+        Some(http) => Some(token.verify(http, how.metadata_url.as_deref()).await),
+        None => None,
     };
     let lifetime = token.lifetime();
-    if args.output == Shape::Json {
+    if how.json {
         let mut v = json!({
             "kind": token.kind,
             "issuer": token.issuer,

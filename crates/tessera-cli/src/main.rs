@@ -15,6 +15,7 @@ mod seed;
 mod serve;
 mod session;
 mod term;
+mod times;
 mod token;
 
 use std::process::ExitCode as ProcessExit;

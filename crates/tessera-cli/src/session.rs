@@ -13,7 +13,7 @@ use tessera_client::{
 
 use crate::auth::{AuthArgs, open_cache};
 use crate::common::Ctx;
-use crate::decode::{span, utc};
+use crate::times::{span, utc};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:

@@ -8,7 +8,7 @@ use tessera_proto::errors as aadsts;
 use tessera_proto::saml::{LogoutRequest, binding};
 
 use super::apps::{self, page};
-use super::sso::{Incoming, check_signature};
+use super::message::{Incoming, check_signature};
 use crate::state::AppState;
 use crate::store::Tenant;
 

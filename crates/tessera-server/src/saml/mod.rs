@@ -6,6 +6,7 @@
 mod apps;
 mod launch;
 mod logout;
+mod message;
 mod metadata;
 mod sso;
 mod wsfed;
