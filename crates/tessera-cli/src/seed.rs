@@ -1,12 +1,13 @@
-//! `tessera seed users`: bulk users for tests and benchmarks, into a server's data directory
-//! (also while it runs).
+//! `tessera seed users`: bulk users for tests and benchmarks; `tessera seed saml-app`: a SAML
+//! app registration in one command. Both write into a server's data directory (also while it
+//! runs).
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
-use tessera_server::{SeedUsers, seed_users};
+use tessera_server::{SeedSamlApp, SeedUsers, seed_saml_app, seed_users};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
@@ -27,6 +28,39 @@ enum SeedWhat {
         /// How many users to create.
         #[arg(long)]
         count: u64,
+        /// The server's data directory.
+        #[arg(long, default_value = "./tessera-data", env = "TESSERA_DATA_DIR")]
+        data_dir: PathBuf,
+        /// Database URL, when not the data directory's SQLite file.
+        #[arg(long, env = "TESSERA_DATABASE_URL", hide_env_values = true)]
+        database: Option<String>,
+        /// Tenant GUID or domain (default: the demo tenant).
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Register a SAML app (entity ID, ACS URLs, logout URL, NameID format) with its
+    /// service principal; prints its appId and the URLs its SP library needs.
+    #[command(after_help = "Examples:
+  tessera seed saml-app --entity-id https://app.example/saml --acs https://app.example/saml/acs
+  tessera seed saml-app --entity-id urn:jira --acs https://jira.example/plugins/saml/acs \\
+    --logout-url https://jira.example/logout --name-id-format persistent --tenant contoso.example")]
+    SamlApp {
+        /// The SP's entity ID (the app's identifier URI; the SAML request's Issuer).
+        #[arg(long)]
+        entity_id: String,
+        /// An Assertion Consumer Service URL (reply URL); repeat for several.
+        #[arg(long = "acs", value_name = "URL", required = true)]
+        acs: Vec<String>,
+        /// Where LogoutResponses go.
+        #[arg(long, value_name = "URL")]
+        logout_url: Option<String>,
+        /// NameID when a request names none: emailAddress (the UPN; default), persistent,
+        /// transient or unspecified.
+        #[arg(long, value_name = "FORMAT")]
+        name_id_format: Option<String>,
+        /// The app's display name.
+        #[arg(long, default_value = "SAML app")]
+        name: String,
         /// The server's data directory.
         #[arg(long, default_value = "./tessera-data", env = "TESSERA_DATA_DIR")]
         data_dir: PathBuf,
@@ -58,6 +92,13 @@ impl std::fmt::Debug for SeedWhat {
                 )
                 .field("tenant", tenant)
                 .finish(),
+            Self::SamlApp {
+                entity_id, tenant, ..
+            } => f
+                .debug_struct("SamlApp")
+                .field("entity_id", entity_id)
+                .field("tenant", tenant)
+                .finish_non_exhaustive(),
         }
     }
 }
@@ -82,7 +123,53 @@ pub(crate) async fn run(args: SeedArgs) -> anyhow::Result<()> {
             print_report(&report, started.elapsed().as_secs_f64());
             Ok(())
         }
+        SeedWhat::SamlApp {
+            entity_id,
+            acs,
+            logout_url,
+            name_id_format,
+            name,
+            data_dir,
+            database,
+            tenant,
+        } => {
+            let made = seed_saml_app(SeedSamlApp {
+                data_dir: data_dir.clone(),
+                database,
+                tenant,
+                display_name: name,
+                entity_id: entity_id.clone(),
+                acs_urls: acs,
+                logout_url,
+                name_id_format,
+            })
+            .await
+            .context("registering the SAML app")?;
+            // The server's URL, from the demo.json it writes, when there is one.
+            let base = std::fs::read(data_dir.join("demo.json"))
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .and_then(|d| d["authority"].as_str().map(str::to_owned))
+                .and_then(|a| a.rsplit_once('/').map(|(b, _)| b.to_owned()))
+                .unwrap_or_else(|| "https://HOST:PORT".to_owned());
+            print_saml_app(&made, &entity_id, &base);
+            Ok(())
+        }
     }
+}
+
+#[allow(clippy::print_stdout)] // what the SP library needs is the command's data
+fn print_saml_app(made: &tessera_server::SeededSamlApp, entity_id: &str, base: &str) {
+    let t = &made.tenant_id;
+    println!("appId: {}", made.app_id);
+    println!("entity ID (identifier): {entity_id}");
+    println!("IdP entity ID: https://sts.windows.net/{t}/");
+    println!("federation metadata: {base}/{t}/federationmetadata/2007-06/federationmetadata.xml");
+    println!("SAML 2.0 sign-in and logout: {base}/{t}/saml2");
+    println!(
+        "IdP-initiated sign-in: {base}/api/signin/{}?tenantId={t}",
+        made.app_id
+    );
 }
 
 #[allow(clippy::print_stdout)] // the report is the command's data

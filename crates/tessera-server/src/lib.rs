@@ -42,6 +42,7 @@ pub use setup::bulk::{SeedReport, SeedUsers, seed_users};
 pub use setup::config::FileConfig;
 use setup::options::TlsSource;
 pub use setup::options::{ServeOptions, redact_database};
+pub use setup::saml_app::{SeedSamlApp, SeededSamlApp, seed_saml_app};
 pub use setup::seed::DemoFile;
 
 use crate::directory::Directory;

@@ -6,7 +6,7 @@ mod commands;
 mod graph;
 mod interop;
 mod long_job;
-mod saml_decode;
+mod saml;
 mod serve;
 mod support;
 mod token;

@@ -44,14 +44,16 @@ pub(super) async fn by_identifier(
     tenant: &Tenant,
     issuer: &str,
 ) -> Result<Application, AadstsError> {
-    let apps = state
+    // The identifier index finds the candidate (its keys are normalized); Entra then wants
+    // the entity ID exactly as registered.
+    let found = state
         .store()
-        .list_applications(&tenant.id)
+        .application_by_identifier(&tenant.id, issuer)
         .await
         .map_err(|_| aadsts::TRANSIENT.err())?;
-    apps.into_iter()
+    found
         .filter(|a| a.has_service_principal)
-        .find(|a| {
+        .filter(|a| {
             a.identifier_uris.iter().any(|u| u == issuer)
                 || a.client_id.eq_ignore_ascii_case(issuer)
         })

@@ -5,4 +5,5 @@
 pub(crate) mod bulk;
 pub(crate) mod config;
 pub(crate) mod options;
+pub(crate) mod saml_app;
 pub(crate) mod seed;

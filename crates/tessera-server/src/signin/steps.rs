@@ -171,6 +171,10 @@ pub(super) async fn consent_needed(
     user: &User,
     scope_text: &str,
 ) -> Result<Vec<String>, ServerError> {
+    // SAML and WS-Federation ask for no delegated permissions.
+    if scope_text.trim().is_empty() {
+        return Ok(Vec::new());
+    }
     let Ok(req) = scope::parse(scope_text) else {
         return Ok(Vec::new());
     };

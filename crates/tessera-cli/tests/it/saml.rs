@@ -1,6 +1,6 @@
-//! `tessera decode` on a SAML response from a running `tessera serve`: the fields, the
-//! lifetime explained, `--verify` against the tenant's federation metadata, and a tampered
-//! copy refused with exit 6.
+//! The CLI's SAML commands against a running `tessera serve`: `tessera decode` on a SAML
+//! response (the fields, the lifetime explained, `--verify` against the tenant's federation
+//! metadata, a tampered copy refused with exit 6), and `tessera seed saml-app`.
 
 use std::collections::HashMap;
 
@@ -155,5 +155,100 @@ fn decode_explains_and_verifies_a_saml_response() {
         text.contains("signature: INVALID") && text.contains("digest"),
         "{text}"
     );
+    s.stop();
+}
+
+#[test]
+fn seed_saml_app_registers_an_app_the_saml_endpoint_serves() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let s = Running::start(&data, &[]);
+    let seeded = tessera()
+        .args([
+            "seed",
+            "saml-app",
+            "--entity-id",
+            "urn:seeded-sp",
+            "--acs",
+            "https://seeded.example/acs",
+        ])
+        .args([
+            "--logout-url",
+            "https://seeded.example/slo",
+            "--name-id-format",
+            "persistent",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .output()
+        .expect("seed");
+    let out = String::from_utf8_lossy(&seeded.stdout);
+    assert!(
+        seeded.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&seeded.stderr)
+    );
+    let tenant = s.str("/tenant_id");
+    assert!(
+        out.contains(&format!(
+            "{}/{tenant}/federationmetadata/2007-06/federationmetadata.xml",
+            s.base()
+        )),
+        "{out}"
+    );
+    let app_id = out
+        .lines()
+        .find_map(|l| l.strip_prefix("appId: "))
+        .expect("appId line")
+        .to_owned();
+    // The running server serves it at once: a request for the entity ID gets the sign-in page.
+    let request = r#"<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" ID="_s1" Version="2.0" IssueInstant="2026-12-04T00:00:00Z"><saml:Issuer xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion">urn:seeded-sp</saml:Issuer></samlp:AuthnRequest>"#;
+    let url = format!(
+        "{}/{tenant}/saml2?SAMLRequest={}",
+        s.base(),
+        url::form_urlencoded::byte_serialize(
+            tessera_proto::saml::binding::encode_redirect(request).as_bytes()
+        )
+        .collect::<String>()
+    );
+    let page = s.client().get(&url).send().expect("saml2");
+    assert_eq!(page.status().as_u16(), 200);
+    assert!(page.text().expect("page").contains("name=\"username\""));
+    // One app per entity ID, and URLs checked before anything is written.
+    let again = tessera()
+        .args([
+            "seed",
+            "saml-app",
+            "--entity-id",
+            "urn:seeded-sp",
+            "--acs",
+            "https://seeded.example/acs",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .output()
+        .expect("seed");
+    assert!(
+        !again.status.success(),
+        "a second app for the same entity ID is refused"
+    );
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    let bad = tessera()
+        .args([
+            "seed",
+            "saml-app",
+            "--entity-id",
+            "urn:x",
+            "--acs",
+            "not-a-url",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .output()
+        .expect("seed");
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("--acs 'not-a-url' is not an absolute URL")
+    );
+    assert_eq!(app_id.len(), 36);
     s.stop();
 }
