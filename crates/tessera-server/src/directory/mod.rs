@@ -3,6 +3,7 @@
 //! Writes here, and other servers' writes the store reports, clear the cache at once.
 
 mod lockout;
+mod sessions;
 
 pub(crate) use lockout::{Checked, Lockout};
 
@@ -143,7 +144,11 @@ pub struct Directory {
     store: Arc<dyn Store>,
     tenants: RwLock<HashMap<String, Arc<Tenant>>>,
     apps: RwLock<HashMap<AppKey, Arc<Application>>>,
+    /// Apps by (tenant, identifier as written): SAML and WS-Federation look every request's
+    /// app up by its entity ID. Only found apps are cached, so a new app is seen at once.
+    identified: RwLock<HashMap<AppKey, Arc<Application>>>,
     policies: RwLock<HashMap<String, Arc<PolicySnapshot>>>,
+    sessions: sessions::SessionCache,
     /// Bumped by every write, after the store is written and before the caches are cleared.
     /// A reader caches what it read only if no write happened meanwhile; otherwise a read
     /// that raced a write could put the old value back after the write cleared it.
@@ -180,7 +185,9 @@ impl Directory {
         Self {
             tenants: RwLock::default(),
             apps: RwLock::default(),
+            identified: RwLock::default(),
             policies: RwLock::default(),
+            sessions: sessions::SessionCache::default(),
             generation: std::sync::atomic::AtomicU64::new(0),
             others: store.directory_changes(),
             others_seen: std::sync::atomic::AtomicU64::new(0),
@@ -218,7 +225,9 @@ impl Directory {
         self.generation.fetch_add(1, SeqCst);
         write(&self.tenants).clear();
         write(&self.apps).clear();
+        write(&self.identified).clear();
         write(&self.policies).clear();
+        self.sessions.clear();
     }
 
     pub fn store(&self) -> &dyn Store {
@@ -263,6 +272,31 @@ impl Directory {
         };
         let app = Arc::new(app);
         self.remember(&self.apps, seen, key, app.clone());
+        Ok(Some(app))
+    }
+
+    /// The app whose client id or identifier URI is `identifier` (as the store's identifier
+    /// index compares them), cached like `application`.
+    pub async fn application_by_identifier(
+        &self,
+        tenant_id: &str,
+        identifier: &str,
+    ) -> StoreResult<Option<Arc<Application>>> {
+        self.follow_others();
+        let key = (tenant_id.to_owned(), identifier.to_owned());
+        if let Some(a) = read(&self.identified, &key) {
+            return Ok(Some(a));
+        }
+        let seen = self.generation.load(SeqCst);
+        let Some(app) = self
+            .store
+            .application_by_identifier(tenant_id, identifier)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let app = Arc::new(app);
+        self.remember(&self.identified, seen, key, app.clone());
         Ok(Some(app))
     }
 
@@ -351,6 +385,7 @@ impl Directory {
     ) -> StoreResult<User> {
         let user = revoked(user, now);
         self.store.put_user(user.clone()).await?;
+        self.sessions.clear();
         Ok(user)
     }
 

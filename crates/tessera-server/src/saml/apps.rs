@@ -47,11 +47,12 @@ pub(super) async fn by_identifier(
     // The identifier index finds the candidate (its keys are normalized); Entra then wants
     // the entity ID exactly as registered.
     let found = state
-        .store()
+        .directory
         .application_by_identifier(&tenant.id, issuer)
         .await
         .map_err(|_| aadsts::TRANSIENT.err())?;
     found
+        .map(|a| (*a).clone())
         .filter(|a| a.has_service_principal)
         .filter(|a| {
             a.identifier_uris.iter().any(|u| u == issuer)

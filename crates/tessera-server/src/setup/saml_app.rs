@@ -1,7 +1,7 @@
 //! `tessera seed saml-app`: one SAML app registration in a server's store, as the portal's
 //! "non-gallery application" makes it: its entity ID as identifier URI, its ACS URL as reply
 //! URL, a service principal, and the SAML settings (logout URL, NameID format). Works while a
-//! server runs on the same store: SAML requests look apps up in the store, uncached.
+//! server runs on the same store: a server caches the apps it found, never a miss.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

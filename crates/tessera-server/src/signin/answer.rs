@@ -93,22 +93,10 @@ pub(super) async fn finish(
                 &app.display_name,
             )
         }
-        Purpose::Saml(params) => {
-            match saml_answer(
-                state,
-                tenant,
-                app,
-                params,
-                user,
-                session_hash,
-                flow.mfa_done,
-            )
-            .await
-            {
-                Ok(r) => r,
-                Err(e) => internal(state, &e),
-            }
-        }
+        Purpose::Saml(params) => match saml_answer(state, tenant, app, params, user, flow).await {
+            Ok(r) => r,
+            Err(e) => internal(state, &e),
+        },
         Purpose::Authorize(params) => {
             match issue_code(
                 state,
@@ -130,21 +118,17 @@ pub(super) async fn finish(
 }
 
 /// The SAML response (or WS-Federation `wresult`) posted to the app, for a user signed in
-/// by the session `session_hash`.
+/// now or (`flow.auth_time`) by an SSO session.
 async fn saml_answer(
     state: &AppState,
     tenant: &Tenant,
     app: &Application,
     params: &SamlParams,
     user: &User,
-    session_hash: &str,
-    mfa_done: bool,
+    flow: &Flow,
 ) -> Result<Response, ServerError> {
-    let session = state.store().session(session_hash).await?;
-    let auth_instant = session
-        .as_ref()
-        .map_or_else(|| state.clock.unix(), |s| s.auth_time);
-    let mfa = mfa_done || session.as_ref().is_some_and(|s| s.mfa_at > 0);
+    let auth_instant = flow.auth_time.unwrap_or_else(|| state.clock.unix());
+    let mfa = flow.mfa_done;
     let policies = state.directory.policy_snapshot(&tenant.id).await?;
     let spec = crate::assertion::TokenSpec {
         tenant,

@@ -252,6 +252,7 @@ pub(crate) async fn authorize(
         username: params.login_hint.clone(),
         user_id: None,
         mfa_done: false,
+        auth_time: None,
         consented: false,
         csrf: csrf.clone(),
         expires_at: now + FLOW_SECONDS,

@@ -259,6 +259,7 @@ pub(crate) async fn devicelogin_submit(
         username: None,
         user_id: None,
         mfa_done: false,
+        auth_time: None,
         consented: false,
         csrf: csrf.clone(),
         expires_at: now + FLOW_SECONDS,

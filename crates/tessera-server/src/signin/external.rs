@@ -51,6 +51,7 @@ pub(crate) async fn begin(
         username: ask.login_hint.map(str::to_owned),
         user_id: None,
         mfa_done: false,
+        auth_time: None,
         consented: false,
         csrf: csrf.clone(),
         expires_at: state.clock.unix() + FLOW_SECONDS,
@@ -63,7 +64,7 @@ pub(crate) async fn begin(
 pub(crate) async fn end_session(state: &AppState, headers: &HeaderMap, response: &mut Response) {
     if let Some(value) = cookie(headers, SESSION_COOKIE) {
         let _ = state
-            .store()
+            .directory
             .end_session(&crypto::sha256_hex(value.as_bytes()))
             .await;
     }

@@ -90,6 +90,9 @@ pub(crate) struct Flow {
     pub(crate) user_id: Option<String>,
     #[serde(default)]
     pub(crate) mfa_done: bool,
+    /// When the user authenticated, if an SSO session signed them in (SAML's AuthnInstant).
+    #[serde(default)]
+    pub(crate) auth_time: Option<i64>,
     /// The user answered the consent page in this flow (so `prompt=consent` asks once).
     #[serde(default)]
     pub(crate) consented: bool,
@@ -187,6 +190,7 @@ mod tests {
             username: None,
             user_id: Some("u".into()),
             mfa_done: false,
+            auth_time: None,
             consented: false,
             csrf: "cookie".into(),
             expires_at: 100,

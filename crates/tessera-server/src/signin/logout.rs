@@ -28,7 +28,7 @@ pub(crate) async fn logout(
     };
     if let Some(value) = cookie(&headers, SESSION_COOKIE) {
         let _ = state
-            .store()
+            .directory
             .end_session(&crypto::sha256_hex(value.as_bytes()))
             .await;
     }

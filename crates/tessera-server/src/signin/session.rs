@@ -5,6 +5,8 @@ use axum::http::HeaderMap;
 
 use super::SESSION_COOKIE;
 use super::web::cookie;
+use tessera_proto::clock::Clock as _;
+
 use crate::crypto;
 use crate::state::AppState;
 use crate::store::{SigninSession, User};
@@ -16,20 +18,13 @@ pub(super) async fn current_session(
     tenant_id: &str,
 ) -> Option<(SigninSession, User)> {
     let value = cookie(headers, SESSION_COOKIE)?;
-    let session = state
-        .store()
-        .session(&crypto::sha256_hex(value.as_bytes()))
-        .await
-        .ok()??;
-    if session.ended || session.tenant_id != tenant_id {
-        return None;
-    }
-    let user = state
+    let (session, user) = state
         .directory
-        .user(tenant_id, &session.user_id)
+        .signed_in(&crypto::sha256_hex(value.as_bytes()), state.clock.unix())
         .await
         .ok()??;
-    user.account_enabled.then_some((session, user))
+    (!session.ended && session.tenant_id == tenant_id && user.account_enabled)
+        .then_some((session, user))
 }
 
 /// `sid` claim for a session: stable, not the cookie.

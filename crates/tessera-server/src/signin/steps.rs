@@ -432,7 +432,7 @@ pub(crate) async fn login_mfa(
         .filter(|(_, u)| u.id == user.id)
         .map(|(sess, _)| sess.hash);
     if let Some(h) = &session
-        && let Err(e) = s.state.store().set_session_mfa(h, now).await
+        && let Err(e) = s.state.directory.set_session_mfa(h, now).await
     {
         return internal(&s.state, &e.into());
     }
@@ -461,6 +461,7 @@ pub(crate) async fn login_account(
         {
             let flow = Flow {
                 mfa_done: session.mfa_at > 0,
+                auth_time: Some(session.auth_time),
                 ..s.flow
             };
             continue_signin(
@@ -509,6 +510,7 @@ pub(super) async fn resume_or_ask(
             let flow = Flow {
                 user_id: Some(user.id.clone()),
                 mfa_done: session.mfa_at > 0,
+                auth_time: Some(session.auth_time),
                 ..flow
             };
             continue_signin(state, base, tenant, flow, user, Some(session.hash), csrf).await
