@@ -65,13 +65,10 @@ impl SamlLifetime {
     }
 }
 
-/// Whether `input` looks like a SAML token rather than a JWT: XML, or base64 of it.
+/// Whether `input` is a SAML token rather than a JWT: XML, base64 (or deflated base64) of
+/// XML, or a posted form carrying one.
 pub fn looks_like_saml(input: &str) -> bool {
-    let t = input.trim();
-    t.starts_with('<')
-        || t.contains("SAMLResponse=")
-        || t.contains("wresult=")
-        || t.matches('.').count() < 2
+    xml_text(input).is_ok()
 }
 
 fn invalid(why: impl std::fmt::Display) -> ClientError {
@@ -101,6 +98,7 @@ fn xml_text(input: &str) -> Result<String, ClientError> {
         .ok()
         .filter(|x| x.trim_start().starts_with('<'))
         .or_else(|| binding::decode_redirect(t).ok())
+        .filter(|x| x.trim_start().starts_with('<'))
         .ok_or_else(|| invalid("neither XML nor base64 of it"))
 }
 
@@ -400,6 +398,7 @@ mod tests {
             );
         }
         assert!(!looks_like_saml("eyJ0eXAi.eyJhdWQi.c2ln"));
+        assert!(!looks_like_saml("not-a-token"));
         assert!(decode_saml("<a/>").is_err());
         assert_eq!(
             metadata_for_issuer("https://sts.windows.net/t1/").expect("entra"),

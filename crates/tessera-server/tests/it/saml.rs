@@ -19,6 +19,10 @@ const SIGNED_APP: &str = "bbbbbbbb-1111-2222-3333-444444444444";
 const ENTITY: &str = "https://sp.example/metadata";
 const ACS: &str = "https://sp.example/acs";
 const ADMIN: &str = "cccccccc-1111-2222-3333-444444444444";
+const BOTH_SIGNED_APP: &str = "dddddddd-1111-2222-3333-444444444444";
+const MFA_USER: &str = "mfa@contoso.example";
+/// RFC 4648 base32 of the TOTP key the config gives the MFA user.
+const MFA_SECRET: &str = "JBSWY3DPEHPK3PXPGEZDGNBVGY3TQOJQ";
 const USER: &str = "megan@contoso.example";
 const PASSWORD: &str = "Megan-Pass-1";
 
@@ -45,6 +49,13 @@ redirect_uris = ["https://signed.example/acs"]
 saml = {{ request_signing_certificates = ["{}"] }}
 
 [[tenants.applications]]
+client_id = "{BOTH_SIGNED_APP}"
+display_name = "Second SAML app, response and assertion signed"
+identifier_uris = ["urn:second-sp"]
+redirect_uris = ["https://second.example/acs"]
+saml = {{ signing = "response-and-assertion" }}
+
+[[tenants.applications]]
 client_id = "{ADMIN}"
 display_name = "policy admin"
 secrets = [{{ value = "admin-secret" }}]
@@ -57,6 +68,13 @@ given_name = "Megan"
 surname = "Bowen"
 mail = "{USER}"
 password = "{PASSWORD}"
+
+[[tenants.users]]
+user_principal_name = "{MFA_USER}"
+display_name = "Mfa User"
+password = "{PASSWORD}"
+mfa_required = true
+mfa_totp_secret = "{MFA_SECRET}"
 "#,
         signing_cert.display()
     )
@@ -856,4 +874,156 @@ async fn idp_initiated_and_ws_federation() {
         "signed out: {}",
         page.body
     );
+}
+
+/// RFC 6238 (SHA-1, 30 s, 6 digits) from a base32 key, as an authenticator app computes it.
+fn totp(secret_b32: &str) -> String {
+    let mut bits = 0u64;
+    let mut n = 0;
+    let mut key = Vec::new();
+    for c in secret_b32.bytes() {
+        let v = u64::from(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'2'..=b'7' => c - b'2' + 26,
+            _ => continue,
+        });
+        bits = (bits << 5) | v;
+        n += 5;
+        if n >= 8 {
+            n -= 8;
+            key.push(u8::try_from((bits >> n) & 0xff).expect("byte"));
+        }
+    }
+    let step = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("time")
+        .as_secs()
+        / 30;
+    let tag = aws_lc_rs::hmac::sign(
+        &aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &key),
+        &step.to_be_bytes(),
+    );
+    let mac = tag.as_ref();
+    let o = usize::from(mac[19] & 0x0f);
+    let code = u32::from_be_bytes([mac[o] & 0x7f, mac[o + 1], mac[o + 2], mac[o + 3]]) % 1_000_000;
+    format!("{code:06}")
+}
+
+#[tokio::test]
+async fn mfa_a_second_app_signed_responses_and_post_binding_signatures() {
+    let Saml { s, sp } = server().await;
+    let (_, trust) = metadata(&s).await;
+    let mut browser = Browser::new(&s);
+    // The MFA user: password, then the one-time code; the methods claim says so, while the
+    // class reference stays Password, as Entra's does.
+    let page = browser
+        .get(&redirect_url(
+            &s,
+            &authn_request("_m1", ENTITY, "", ""),
+            None,
+        ))
+        .await;
+    let page = browser.sign_in(page, MFA_USER, PASSWORD).await;
+    assert!(
+        page.body.contains("name=\"otc\""),
+        "the code page: {}",
+        page.body
+    );
+    let (action, mut fields) = form_of(&page.body);
+    fields.push(("otc".into(), totp(MFA_SECRET)));
+    let page = browser.post(&action, &fields).await;
+    let (_, fields) = posted(&page);
+    let response = response_of(&fields);
+    let assertion = response
+        .child(names::ASSERTION, "Assertion")
+        .expect("assertion");
+    let methods = attributes(assertion)
+        .into_iter()
+        .find(|(n, _)| n == names::ATTR_AUTHN_METHODS)
+        .map(|(_, v)| v)
+        .expect("methods");
+    assert_eq!(methods, [names::AMR_PASSWORD, names::AMR_MFA]);
+
+    // A second SAML app signs the same user in silently, and gets the response signed too.
+    let second = authn_request("_m2", "urn:second-sp", "", "");
+    let page = browser.get(&redirect_url(&s, &second, None)).await;
+    let (action, fields) = posted(&page);
+    assert_eq!(action, "https://second.example/acs");
+    let response = response_of(&fields);
+    dsig::verify_enveloped(&response, &trust).expect("the response's signature");
+    let assertion = response
+        .child(names::ASSERTION, "Assertion")
+        .expect("assertion");
+    dsig::verify_enveloped(assertion, &trust).expect("the assertion's signature");
+    let name_id = assertion
+        .descendants()
+        .into_iter()
+        .find(|e| e.local == "NameID")
+        .expect("nameid");
+    assert_eq!(name_id.text(), MFA_USER);
+    // The response signature covers the assertion as well: one changed attribute breaks both.
+    let raw = binding::decode_post(&fields["SAMLResponse"]).expect("b64");
+    let doc = xml::parse(&raw.replace("Mfa User", "Mfa Admin"), Limits::default()).expect("xml");
+    assert_eq!(
+        dsig::verify_enveloped(&doc, &trust),
+        Err(dsig::DsigError::Digest)
+    );
+
+    // HTTP-POST binding with an enveloped signature, where the app requires signed requests.
+    let unsigned = authn_request("_m3", "urn:signed-sp", "", "");
+    let canonical = xml::c14n::exclusive(
+        &xml::parse(&unsigned, Limits::default()).expect("xml"),
+        None,
+        &[],
+    );
+    let info = dsig::signed_info(
+        "_m3",
+        digest::digest(&digest::SHA256, canonical.as_bytes()).as_ref(),
+    );
+    let signature = dsig::signature_element(&info, &sp.sign(info.as_bytes()), b"");
+    let signed = unsigned.replacen("</saml:Issuer>", &format!("</saml:Issuer>{signature}"), 1);
+    let page = browser
+        .post(
+            &saml2_url(&s),
+            &[("SAMLRequest".into(), binding::encode_post(&signed))],
+        )
+        .await;
+    let (action, _) = posted(&page);
+    assert_eq!(
+        action, "https://signed.example/acs",
+        "signed, and answered from the session"
+    );
+    let forged = signed.replace(
+        "urn:signed-sp</saml:Issuer>",
+        "urn:signed-sp</saml:Issuer><!-- -->",
+    );
+    let altered = forged.replacen(r#"Version="2.0""#, r#"Version="2.0" ForceAuthn="true""#, 1);
+    let page = browser
+        .post(
+            &saml2_url(&s),
+            &[("SAMLRequest".into(), binding::encode_post(&altered))],
+        )
+        .await;
+    assert!(page.body.contains("AADSTS76023"), "{}", page.body);
+    let page = browser
+        .post(
+            &saml2_url(&s),
+            &[("SAMLRequest".into(), binding::encode_post(&unsigned))],
+        )
+        .await;
+    assert!(page.body.contains("AADSTS76021"), "{}", page.body);
+
+    // A 10 MB posted request is refused with a status the client can read.
+    let huge = "A".repeat(10 * 1024 * 1024);
+    let page = browser
+        .post(&saml2_url(&s), &[("SAMLRequest".into(), huge)])
+        .await;
+    assert!((400..500).contains(&page.status), "{}", page.status);
+    let r = s
+        .client
+        .get(format!("{}/health", s.base))
+        .send()
+        .await
+        .expect("health");
+    assert_eq!(r.status(), 200);
 }
