@@ -6,6 +6,7 @@ mod auth;
 mod common;
 mod decode;
 mod decode_saml;
+mod exec;
 mod graph;
 mod output;
 mod paths;
@@ -96,6 +97,8 @@ enum Command {
     Logout(session::LogoutArgs),
     /// The shared token cache: where it is, how it is encrypted, its accounts and tokens.
     Status(session::StatusArgs),
+    /// Run a command with a managed identity endpoint: unchanged SDK code gets fresh tokens.
+    Exec(exec::ExecArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     #[command(after_help = "Examples:
   tessera completions bash > ~/.local/share/bash-completion/completions/tessera
@@ -174,6 +177,8 @@ fn main() -> ProcessExit {
             return ProcessExit::from(ExitCode::Failure as u8);
         }
     };
+    // `tessera exec` ends with its command's status.
+    let exec_status = std::cell::Cell::new(None::<i32>);
     let result = runtime.block_on(async {
         // The commands of PROFILELESS.
         let needs_profile = !matches!(
@@ -199,11 +204,17 @@ fn main() -> ProcessExit {
             Command::Login(args) => session::login(args, &ctx).await,
             Command::Logout(args) => session::logout(&args),
             Command::Status(args) => session::status(&args, &ctx),
+            Command::Exec(args) => exec::run(args, &ctx)
+                .await
+                .map(|code| exec_status.set(Some(code))),
             Command::Completions { .. } => Ok(()),
         }
     });
     match result {
-        Ok(()) => ProcessExit::SUCCESS,
+        Ok(()) => match exec_status.get() {
+            Some(code) => ProcessExit::from(u8::try_from(code & 0xff).unwrap_or(1)),
+            None => ProcessExit::SUCCESS,
+        },
         Err(e) => {
             report(&e);
             ProcessExit::from(exit_code(&e) as u8)

@@ -25,6 +25,7 @@
 pub mod account;
 pub mod authority;
 pub mod credential;
+pub mod endpoint;
 pub mod environment;
 pub mod error;
 pub mod graph;

@@ -174,6 +174,11 @@ impl TokenProvider {
         self
     }
 
+    /// The time by this provider's clock (Unix seconds).
+    pub fn now(&self) -> i64 {
+        self.http.clock().unix()
+    }
+
     pub fn stats(&self) -> &ProviderStats {
         &self.stats
     }

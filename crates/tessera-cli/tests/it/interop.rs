@@ -7,14 +7,14 @@ use std::process::Command;
 
 use crate::support::Running;
 
-fn repo_root() -> PathBuf {
+pub(crate) fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
         .canonicalize()
         .expect("repo root")
 }
 
-fn python() -> PathBuf {
+pub(crate) fn python() -> PathBuf {
     if let Ok(p) = std::env::var("TESSERA_PYTHON") {
         return PathBuf::from(p);
     }

@@ -3,6 +3,7 @@
 
 mod browser;
 mod commands;
+mod exec;
 mod graph;
 mod interop;
 mod long_job;

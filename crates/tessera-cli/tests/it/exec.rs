@@ -1,0 +1,189 @@
+//! `tessera exec` with unchanged SDK code against a real `tessera serve` that issues
+//! 20-second tokens: azure-identity (`ManagedIdentityCredential`, `DefaultAzureCredential`),
+//! MSAL Python's `ManagedIdentityClient`, @azure/identity, and msgraph-sdk walking 2,000
+//! users one call each over several token lifetimes with no 401, while the server sees one
+//! token request per refresh, not one per call; the endpoint's refusals; the exit status.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::browser::{browser_dir, node};
+use crate::interop::{python, repo_root};
+use crate::support::{Running, metrics, tessera};
+
+fn client_credentials(s: &Running) -> u64 {
+    metrics(s)
+        .into_iter()
+        .find(|(k, _)| {
+            k.contains("tessera_token_requests_total")
+                && k.contains("client_credentials")
+                && k.contains("success")
+        })
+        .map_or(0, |(_, v)| v)
+}
+
+/// `tessera exec` as the demo daemon, running `sh -c SCRIPT`.
+fn exec(s: &Running, home: &std::path::Path, script: &str) -> std::process::Output {
+    let ca = s.str("/ca_cert");
+    tessera()
+        .args(["-q", "exec", "--authority"])
+        .arg(s.str("/authority"))
+        .args(["--client-id", &s.str("/daemon/client_id")])
+        .args([
+            "--client-secret-env",
+            "DAEMON_SECRET",
+            "--ca-cert",
+            &ca,
+            "--",
+            "sh",
+            "-c",
+            script,
+        ])
+        .current_dir(repo_root())
+        .env("HOME", home)
+        .env("DAEMON_SECRET", s.str("/daemon/client_secret"))
+        .env("SSL_CERT_FILE", &ca)
+        .env("REQUESTS_CA_BUNDLE", &ca)
+        .env("NODE_EXTRA_CA_CERTS", &ca)
+        .output()
+        .expect("tessera exec")
+}
+
+#[test]
+fn unchanged_sdks_get_fresh_tokens_through_tessera_exec() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let s = Running::start(
+        &data,
+        &["--test-mode", "--test-access-token-lifetime", "20s"],
+    );
+    let home = dir.path().join("home");
+    let seeded = tessera()
+        .args(["seed", "users", "--count", "2000", "--data-dir"])
+        .arg(&data)
+        .output()
+        .expect("seed");
+    assert!(seeded.status.success());
+    assert!(
+        browser_dir().join("node_modules/@azure/identity").exists(),
+        "tests/browser/node_modules lacks @azure/identity: run scripts/test (npm ci)"
+    );
+    let before = client_credentials(&s);
+    let script = format!(
+        "'{}' tests/interop/exec_sdk_walk.py '{}' 45 && '{}' tests/browser/exec-identity.mjs",
+        python().display(),
+        s.str("/graph_url"),
+        node()
+    );
+    let out = exec(&s, &home, &script);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut lines = stdout.lines();
+    let py: Value = serde_json::from_str(lines.next().expect("python's line")).expect("json");
+    let js: Value = serde_json::from_str(lines.next().expect("node's line")).expect("json");
+    for sdk in [
+        "ManagedIdentityCredential",
+        "DefaultAzureCredential",
+        "msal.ManagedIdentityClient",
+    ] {
+        assert_eq!(py[sdk]["aud"], "https://graph.microsoft.com", "{sdk}: {py}");
+        assert!(
+            py[sdk]["left"].as_i64().is_some_and(|l| l > 0),
+            "{sdk}: {py}"
+        );
+    }
+    assert_eq!(js["aud"], "https://graph.microsoft.com", "{js}");
+    let walk = &py["walk"];
+    assert!(walk["users"].as_u64().is_some_and(|n| n >= 2000), "{walk}");
+    assert_eq!(walk["unauthorized"], 0, "no 401 over the walk: {walk}");
+    let seconds = walk["walk_seconds"].as_f64().expect("seconds");
+    assert!(seconds >= 45.0, "{walk}");
+    assert!(
+        walk["distinct_tokens"].as_u64().is_some_and(|n| n >= 3),
+        "the tokens were refreshed as they aged: {walk}"
+    );
+    // Several thousand token lookups by four SDKs; upstream, one request per refresh (at
+    // half of each 20-second lifetime), not one per call or per process.
+    let upstream = client_credentials(&s) - before;
+    let most = u64::try_from((seconds as i64 + 15) / 10 + 3).expect("positive");
+    assert!(
+        (2..=most).contains(&upstream),
+        "{upstream} client-credentials requests upstream for a {seconds} s run"
+    );
+    s.stop();
+}
+
+#[test]
+fn the_endpoint_refuses_what_it_must_and_exec_keeps_the_exit_status() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Running::start(&dir.path().join("data"), &[]);
+    let home = dir.path().join("home");
+    let script = format!("'{}' tests/interop/exec_refusals.py", python().display());
+    let out = exec(&s, &home, &script);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_str(stdout.trim()).expect("json");
+    let status = |k: &str| v[k][0].as_u64().unwrap_or_else(|| panic!("{k}: {v}"));
+    assert_eq!(status("no header"), 401);
+    assert_eq!(status("wrong header"), 401);
+    assert_eq!(status("imds without Metadata"), 400);
+    assert_eq!(
+        v["imds without Metadata"][1]["error_description"],
+        "Required metadata header not specified"
+    );
+    assert_eq!(status("imds without the secret prefix"), 404);
+    assert_eq!(status("no resource"), 400);
+    assert_eq!(status("unknown identity"), 400);
+    assert_eq!(
+        v["unknown identity"][1]["error_description"],
+        "Identity not found"
+    );
+    assert_eq!(status("resource the app cannot get"), 400);
+    assert!(
+        v["resource the app cannot get"][1]["error_description"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("AADSTS500011")),
+        "{v}"
+    );
+    assert_eq!(status("the right request"), 200);
+    assert_eq!(v["the right request"][1]["token_type"], "Bearer");
+    assert!(v["the right request"][1]["expires_on"].is_string());
+
+    let code = exec(&s, &home, "exit 7").status.code();
+    assert_eq!(
+        code,
+        Some(7),
+        "tessera exec exits with the command's status"
+    );
+    let mut killed = Command::new(env!("CARGO_BIN_EXE_tessera"));
+    killed.args([
+        "exec",
+        "--client-id",
+        "x",
+        "--tenant",
+        "t",
+        "--client-secret-env",
+        "NONE",
+        "--",
+        "sh",
+        "-c",
+        "kill -TERM $$",
+    ]);
+    let out = killed.env("NONE", "x").output().expect("exec");
+    assert_eq!(
+        out.status.code(),
+        Some(128 + 15),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    s.stop();
+}
