@@ -2,6 +2,7 @@
 //! process concerns (logging, exit codes) live here; tokens, Graph and the server are in the
 //! crates.
 
+mod agent;
 mod auth;
 mod common;
 mod decode;
@@ -99,6 +100,8 @@ enum Command {
     Status(session::StatusArgs),
     /// Run a command with a managed identity endpoint: unchanged SDK code gets fresh tokens.
     Exec(exec::ExecArgs),
+    /// The managed identity endpoint as a long-lived service, for several credentials.
+    Agent(agent::AgentArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     #[command(after_help = "Examples:
   tessera completions bash > ~/.local/share/bash-completion/completions/tessera
@@ -207,6 +210,7 @@ fn main() -> ProcessExit {
             Command::Exec(args) => exec::run(args, &ctx)
                 .await
                 .map(|code| exec_status.set(Some(code))),
+            Command::Agent(args) => agent::run(args, &ctx).await,
             Command::Completions { .. } => Ok(()),
         }
     });

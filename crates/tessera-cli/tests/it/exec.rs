@@ -187,3 +187,169 @@ fn the_endpoint_refuses_what_it_must_and_exec_keeps_the_exit_status() {
     );
     s.stop();
 }
+
+/// `tessera agent` with two credentials (the flags' and a profile's), found by SDKs through
+/// `tessera agent env`; a request picks one by `client_id`; a non-loopback address is refused.
+#[test]
+fn the_agent_serves_several_credentials_by_client_id() {
+    const OTHER_TENANT: &str = "31313131-3434-5656-7878-909090909090";
+    const OTHER_APP: &str = "c3c3c3c3-3434-5656-7878-909090909090";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("other.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[[tenants]]
+id = "{OTHER_TENANT}"
+domain = "other.example"
+display_name = "Other"
+
+[[tenants.applications]]
+client_id = "{OTHER_APP}"
+display_name = "reports job"
+secrets = [{{ value = "other-secret-value" }}]
+application_permissions = {{ "https://graph.microsoft.com" = ["User.Read.All"] }}
+"#
+        ),
+    )
+    .expect("config");
+    let s = Running::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().expect("utf-8")],
+    );
+    let home = dir.path().join("home");
+    let runtime = dir.path().join("run");
+    std::fs::create_dir_all(home.join(".config/tessera")).expect("dirs");
+    std::fs::write(
+        home.join(".config/tessera/config.toml"),
+        format!(
+            "[profiles.reports]\nauthority = \"{}/{OTHER_TENANT}\"\nclient-id = \"{OTHER_APP}\"\nclient-secret-env = \"OTHER_SECRET\"\nca-cert = \"{}\"\n",
+            s.base(),
+            s.str("/ca_cert")
+        ),
+    )
+    .expect("profile");
+    let refused = tessera()
+        .args([
+            "agent",
+            "--listen",
+            "0.0.0.0:0",
+            "--client-id",
+            "x",
+            "--tenant",
+            "t",
+        ])
+        .env("HOME", &home)
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .output()
+        .expect("agent");
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("loopback only"));
+
+    let mut agent = tessera()
+        .args([
+            "agent",
+            "--listen",
+            "127.0.0.1:0",
+            "--credential",
+            "reports",
+            "--authority",
+        ])
+        .arg(s.str("/authority"))
+        .args([
+            "--client-id",
+            &s.str("/daemon/client_id"),
+            "--client-secret-env",
+            "DAEMON_SECRET",
+        ])
+        .args(["--ca-cert", &s.str("/ca_cert")])
+        .env("HOME", &home)
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .env("DAEMON_SECRET", s.str("/daemon/client_secret"))
+        .env("OTHER_SECRET", "other-secret-value")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("agent");
+    let state = runtime.join("tessera/agent.json");
+    for _ in 0..300 {
+        if state.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&state)
+            .expect("state")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the state file holds the secret");
+    }
+    let env = tessera()
+        .args(["agent", "env"])
+        .env("HOME", &home)
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .output()
+        .expect("agent env");
+    let exports = String::from_utf8_lossy(&env.stdout).to_string();
+    let vars: Vec<(String, String)> = exports
+        .lines()
+        .filter_map(|l| l.strip_prefix("export "))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned()))
+        .collect();
+    assert!(
+        vars.iter().any(|(k, _)| k == "IDENTITY_HEADER"),
+        "{exports}"
+    );
+    let ps = tessera()
+        .args(["agent", "env", "--shell", "powershell"])
+        .env("HOME", &home)
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .output()
+        .expect("agent env");
+    assert!(
+        String::from_utf8_lossy(&ps.stdout).contains("$env:IDENTITY_ENDPOINT = 'http://127.0.0.1:")
+    );
+
+    let script = r#"
+import base64, json
+from azure.identity import ManagedIdentityCredential
+def appid(cred):
+    t = cred.get_token("https://graph.microsoft.com/.default").token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(t + "=" * (-len(t) % 4)))["appid"]
+print(json.dumps({"default": appid(ManagedIdentityCredential()),
+                  "reports": appid(ManagedIdentityCredential(client_id="c3c3c3c3-3434-5656-7878-909090909090"))}))
+"#;
+    let out = Command::new(python())
+        .args(["-c", script])
+        .envs(vars)
+        .output()
+        .expect("python");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_str(stdout.trim()).expect("json");
+    assert_eq!(v["default"], s.str("/daemon/client_id").as_str());
+    assert_eq!(v["reports"], OTHER_APP);
+
+    let _ = Command::new("kill")
+        .args(["-TERM", &agent.id().to_string()])
+        .status();
+    let status = agent.wait().expect("agent exits");
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut agent.stderr.take().expect("stderr"), &mut log)
+        .expect("log");
+    assert!(status.success(), "{log}");
+    assert!(
+        log.contains("credential=reports") && log.contains("token served"),
+        "{log}"
+    );
+    assert!(!log.contains("other-secret-value") && !log.contains("eyJ"), "no secret or token in the log");
+    s.stop();
+}
