@@ -350,6 +350,72 @@ print(json.dumps({"default": appid(ManagedIdentityCredential()),
         log.contains("credential=reports") && log.contains("token served"),
         "{log}"
     );
-    assert!(!log.contains("other-secret-value") && !log.contains("eyJ"), "no secret or token in the log");
+    assert!(
+        !log.contains("other-secret-value") && !log.contains("eyJ"),
+        "no secret or token in the log"
+    );
+    s.stop();
+}
+
+/// After `tessera login`, `tessera exec` serves the signed-in user's delegated tokens: an
+/// unchanged "managed identity" script acts as the user.
+#[test]
+fn exec_serves_a_signed_in_users_tokens() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Running::start(&dir.path().join("data"), &[]);
+    let home = dir.path().join("home");
+    let common = |c: &mut Command| {
+        c.args([
+            "--authority",
+            &s.str("/authority"),
+            "--ca-cert",
+            &s.str("/ca_cert"),
+        ])
+        .args(["--client-id", &s.str("/public_client/client_id")])
+        .env("HOME", &home)
+        .env("USER_PASSWORD", s.str("/user/password"))
+        .env("REQUESTS_CA_BUNDLE", s.str("/ca_cert"));
+    };
+    let mut login = tessera();
+    login.args([
+        "-q",
+        "login",
+        "--username",
+        &s.str("/user/username"),
+        "--password-env",
+        "USER_PASSWORD",
+    ]);
+    common(&mut login);
+    let out = login.output().expect("login");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let script = r#"
+import base64, json
+from azure.identity import ManagedIdentityCredential
+t = ManagedIdentityCredential().get_token("https://graph.microsoft.com/.default").token.split(".")[1]
+c = json.loads(base64.urlsafe_b64decode(t + "=" * (-len(t) % 4)))
+print(json.dumps({"upn": c.get("upn"), "idtyp": c.get("idtyp"), "scp": c.get("scp")}))
+"#;
+    let mut exec = tessera();
+    exec.args(["-q", "exec"]);
+    common(&mut exec);
+    exec.arg("--").arg(python()).args(["-c", script]);
+    let out = exec.output().expect("exec");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_str(stdout.trim()).expect("json");
+    assert_eq!(v["upn"], s.str("/user/username").as_str());
+    assert_eq!(v["idtyp"], "user");
+    assert!(
+        v["scp"].as_str().is_some_and(|s| s.contains("User.Read")),
+        "{v}"
+    );
     s.stop();
 }
