@@ -13,7 +13,9 @@ use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use serde::{Deserialize, Serialize};
 use tessera_client::Secret;
-use tessera_client::endpoint::{IdentityEndpoint, ServedCredential, environment, new_secret};
+use tessera_client::endpoint::{
+    IdentityEndpoint, ServedCredential, arc_environment, environment, new_secret,
+};
 
 use crate::auth::AuthArgs;
 use crate::common::Ctx;
@@ -48,6 +50,10 @@ pub(crate) struct AgentArgs {
     /// client id or by the profile's name.
     #[arg(long = "credential", value_name = "PROFILE")]
     credentials: Vec<String>,
+    /// Also speak Azure Arc's protocol (challenge files in DIR, by default
+    /// /var/opt/azcmagent/tokens); `tessera agent env` then prints Arc's variables.
+    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "/var/opt/azcmagent/tokens")]
+    arc: Option<PathBuf>,
     #[command(flatten)]
     auth: AuthArgs,
 }
@@ -72,6 +78,8 @@ enum ShellKind {
 struct AgentState {
     address: SocketAddr,
     secret: String,
+    #[serde(default)]
+    arc: bool,
 }
 
 fn state_path() -> anyhow::Result<PathBuf> {
@@ -113,7 +121,12 @@ fn print_env(shell: ShellKind) -> anyhow::Result<()> {
         "no running agent's state found: start `tessera agent` first (it writes $XDG_RUNTIME_DIR/tessera/agent.json)",
     )?;
     let secret = Secret::new(state.secret);
-    for (k, v) in environment(state.address, &secret) {
+    let vars = if state.arc {
+        arc_environment(state.address)
+    } else {
+        environment(state.address, &secret)
+    };
+    for (k, v) in vars {
         match shell {
             ShellKind::Sh => println!("export {k}='{v}'"),
             ShellKind::Powershell => println!("$env:{k} = '{v}'"),
@@ -167,12 +180,17 @@ pub(crate) async fn run(args: AgentArgs, ctx: &Ctx) -> anyhow::Result<()> {
     write_state(&AgentState {
         address,
         secret: secret.expose().to_owned(),
+        arc: args.arc.is_some(),
     })?;
     let names: Vec<String> = served
         .iter()
         .map(|s| format!("{} ({})", s.name, s.client_id))
         .collect();
-    let endpoint = Arc::new(IdentityEndpoint::new(served, secret)?);
+    let mut endpoint = IdentityEndpoint::new(served, secret)?;
+    if let Some(dir) = &args.arc {
+        endpoint = endpoint.with_arc(dir)?;
+    }
+    let endpoint = Arc::new(endpoint);
     tracing::info!(address = %address, credentials = %names.join(", "), "tessera agent serving; `tessera agent env` prints the variables");
     endpoint
         .serve(listener, async {

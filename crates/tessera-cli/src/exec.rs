@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Args;
-use tessera_client::endpoint::{IdentityEndpoint, ServedCredential, environment, new_secret};
+use tessera_client::endpoint::{
+    IdentityEndpoint, ServedCredential, arc_environment, environment, new_secret,
+};
 
 use crate::auth::AuthArgs;
 use crate::common::Ctx;
@@ -25,6 +27,11 @@ a loopback endpoint that lives as long as the command; the secret is new on ever
 SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 are forwarded; Ctrl-C reaches the command from
 the terminal itself.")]
 pub(crate) struct ExecArgs {
+    /// Speak Azure Arc's protocol instead: no secret in the command's environment; callers
+    /// prove themselves by reading a challenge file in DIR (the SDKs require
+    /// /var/opt/azcmagent/tokens; see the README for the one-time install step).
+    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "/var/opt/azcmagent/tokens")]
+    arc: Option<std::path::PathBuf>,
     #[command(flatten)]
     auth: AuthArgs,
     /// The command and its arguments (after --).
@@ -38,19 +45,27 @@ pub(crate) async fn run(args: ExecArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     let client_id = auth
         .client_id()
         .unwrap_or_else(|_| "managed-identity".to_owned());
-    let endpoint = Arc::new(IdentityEndpoint::new(
+    let mut endpoint = IdentityEndpoint::new(
         vec![ServedCredential {
             name: "default".to_owned(),
             client_id,
             provider,
         }],
         new_secret()?,
-    )?);
+    )?;
+    if let Some(dir) = &args.arc {
+        endpoint = endpoint.with_arc(dir)?;
+    }
+    let endpoint = Arc::new(endpoint);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
         .await
         .context("opening the loopback endpoint")?;
     let addr = listener.local_addr()?;
-    let env = environment(addr, endpoint.secret());
+    let env = if args.arc.is_some() {
+        arc_environment(addr)
+    } else {
+        environment(addr, endpoint.secret())
+    };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(endpoint.clone().serve(listener, async {
         let _ = stopped.await;

@@ -419,3 +419,71 @@ print(json.dumps({"upn": c.get("upn"), "idtyp": c.get("idtyp"), "scp": c.get("sc
     );
     s.stop();
 }
+
+/// `tessera exec --arc`: Azure Arc's protocol, no secret in the command's environment:
+/// azure-identity and MSAL Python answer the challenge by reading the `.key` file under
+/// /var/opt/azcmagent/tokens; a wrong answer is refused. Needs that directory (the README's
+/// install step; `scripts/test` makes it when run as root).
+#[test]
+fn exec_speaks_azure_arc_with_challenge_files() {
+    let tokens = std::path::Path::new("/var/opt/azcmagent/tokens");
+    assert!(
+        tokens.is_dir(),
+        "{} is missing: run the README's install step (scripts/test does, as root)",
+        tokens.display()
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Running::start(&dir.path().join("data"), &[]);
+    let home = dir.path().join("home");
+    let script = r#"
+import base64, json, os, requests, msal
+from azure.identity import ManagedIdentityCredential
+assert "IDENTITY_HEADER" not in os.environ and "MSI_SECRET" not in os.environ
+def aud(token):
+    p = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)))["aud"]
+out = {"azure-identity": aud(ManagedIdentityCredential().get_token("https://graph.microsoft.com/.default").token)}
+r = msal.ManagedIdentityClient(msal.SystemAssignedManagedIdentity(), http_client=requests.Session()).acquire_token_for_client(resource="https://graph.microsoft.com")
+out["msal"] = aud(r["access_token"])
+url = os.environ["IDENTITY_ENDPOINT"]
+params = {"api-version": "2020-06-01", "resource": "https://graph.microsoft.com"}
+first = requests.get(url, params=params, headers={"Metadata": "true"})
+out["challenge"] = [first.status_code, first.headers.get("WWW-Authenticate", "")]
+wrong = requests.get(url, params=params, headers={"Metadata": "true", "Authorization": "Basic not-the-content"})
+out["wrong"] = wrong.status_code
+print(json.dumps(out))
+"#;
+    let out = tessera()
+        .args(["-q", "exec", "--arc", "--authority"])
+        .arg(s.str("/authority"))
+        .args([
+            "--client-id",
+            &s.str("/daemon/client_id"),
+            "--client-secret-env",
+            "DAEMON_SECRET",
+        ])
+        .args(["--ca-cert", &s.str("/ca_cert"), "--"])
+        .arg(python())
+        .args(["-c", script])
+        .env("HOME", &home)
+        .env("DAEMON_SECRET", s.str("/daemon/client_secret"))
+        .output()
+        .expect("exec --arc");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_str(stdout.trim()).expect("json");
+    assert_eq!(v["azure-identity"], "https://graph.microsoft.com", "{v}");
+    assert_eq!(v["msal"], "https://graph.microsoft.com", "{v}");
+    assert_eq!(v["challenge"][0], 401);
+    let realm = v["challenge"][1].as_str().expect("header");
+    assert!(
+        realm.starts_with("Basic realm=/var/opt/azcmagent/tokens/") && realm.ends_with(".key"),
+        "{realm}"
+    );
+    assert_eq!(v["wrong"], 401);
+    s.stop();
+}

@@ -5,6 +5,7 @@
 //! header, or the secret path prefix IMDS clients are given); an audit line per request
 //! names the credential and resource, never the token.
 
+pub mod arc;
 pub mod protocol;
 
 use std::collections::HashMap;
@@ -23,7 +24,8 @@ use crate::credential::TokenRequest;
 use crate::error::ClientError;
 use crate::provider::TokenProvider;
 use crate::secret::Secret;
-use protocol::{IdentityRequest, Refusal, Selector};
+use arc::ArcChallenges;
+use protocol::{IdentityRequest, Protocol, Refusal, Selector};
 
 /// One credential the endpoint serves.
 #[derive(Debug, Clone)]
@@ -41,6 +43,27 @@ pub struct ServedCredential {
 pub struct IdentityEndpoint {
     credentials: Vec<ServedCredential>,
     secret: Secret,
+    /// Azure Arc's challenge, when the endpoint also serves Arc's IMDS.
+    arc: Option<ArcChallenges>,
+}
+
+/// What the endpoint answers: a status, a JSON body, and for Arc's first request the
+/// challenge file to name in `WWW-Authenticate`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub status: u16,
+    pub body: String,
+    pub challenge: Option<String>,
+}
+
+impl Answer {
+    fn json(status: u16, body: String) -> Self {
+        Self {
+            status,
+            body,
+            challenge: None,
+        }
+    }
 }
 
 /// The environment that points SDKs at an endpoint listening on `addr` (App Service's
@@ -74,6 +97,20 @@ fn json_response(status: u16, body: String) -> hyper::Response<Full<Bytes>> {
     r
 }
 
+/// The environment of Azure Arc: `IDENTITY_ENDPOINT` and `IMDS_ENDPOINT` and no
+/// `IDENTITY_HEADER`, so SDKs that know Arc take its challenge, with no secret in the
+/// environment. SDKs that do not know Arc find nothing here.
+pub fn arc_environment(addr: SocketAddr) -> Vec<(String, String)> {
+    let base = format!("http://{addr}");
+    vec![
+        (
+            "IDENTITY_ENDPOINT".into(),
+            format!("{base}{}", protocol::IMDS_PATH),
+        ),
+        ("IMDS_ENDPOINT".into(), base),
+    ]
+}
+
 /// A new per-run secret: 32 random bytes, base64url (it is also a URL path segment).
 pub fn new_secret() -> Result<Secret, ClientError> {
     let mut bytes = [0u8; 32];
@@ -102,7 +139,14 @@ impl IdentityEndpoint {
         Ok(Self {
             credentials,
             secret,
+            arc: None,
         })
+    }
+
+    /// Also serves Azure Arc's IMDS (unprefixed), authorized by challenge files in `dir`.
+    pub fn with_arc(mut self, dir: &std::path::Path) -> Result<Self, ClientError> {
+        self.arc = Some(ArcChallenges::new(dir)?);
+        Ok(self)
     }
 
     pub fn secret(&self) -> &Secret {
@@ -120,25 +164,70 @@ impl IdentityEndpoint {
         }
     }
 
-    /// Answers one request: (status, JSON body).
+    /// Arc's IMDS request: 401 with a new challenge until the caller sends one's content.
+    fn arc_request(
+        &self,
+        arc: &ArcChallenges,
+        query: &HashMap<String, String>,
+        headers: &[(String, String)],
+    ) -> Result<IdentityRequest, Answer> {
+        let refused = |r: Refusal| Answer::json(r.status, r.body());
+        protocol::imds_metadata(headers).map_err(refused)?;
+        let now = self.credentials.first().map_or(0, |c| c.provider.now());
+        match protocol::basic_credential(headers) {
+            Some(answer) if arc.redeem(answer, now) => {
+                protocol::request_of(Protocol::Imds, query).map_err(refused)
+            }
+            Some(_) => {
+                tracing::info!(target: "tessera::audit", "Azure Arc challenge answered wrongly");
+                Err(refused(Refusal {
+                    status: 401,
+                    error: "invalid_client".into(),
+                    description: "The challenge's content does not match.".into(),
+                }))
+            }
+            None => match arc.issue(now) {
+                Ok(path) => Err(Answer {
+                    status: 401,
+                    body: Refusal {
+                        status: 401,
+                        error: "unauthorized_client".into(),
+                        description: "Send the content of the challenge file as Basic credentials."
+                            .into(),
+                    }
+                    .body(),
+                    challenge: Some(path),
+                }),
+                Err(e) => {
+                    tracing::error!(error = %e, "writing an Azure Arc challenge");
+                    Err(refused(Refusal {
+                        status: 503,
+                        error: "temporarily_unavailable".into(),
+                        description: "The challenge file could not be written.".into(),
+                    }))
+                }
+            },
+        }
+    }
+
+    /// Answers one request.
     pub async fn answer(
         &self,
         path: &str,
         query: &HashMap<String, String>,
         headers: &[(String, String)],
-    ) -> (u16, String) {
+    ) -> Answer {
         let prefix = format!("/{}", self.secret.expose());
-        let request: IdentityRequest = match protocol::read(
-            path,
-            query,
-            headers,
-            self.secret.expose(),
-            &prefix,
-        ) {
+        let read = match &self.arc {
+            Some(arc) if path == protocol::IMDS_PATH => self.arc_request(arc, query, headers),
+            _ => protocol::read(path, query, headers, self.secret.expose(), &prefix)
+                .map_err(|r| Answer::json(r.status, r.body())),
+        };
+        let request: IdentityRequest = match read {
             Ok(r) => r,
-            Err(refusal) => {
-                tracing::info!(target: "tessera::audit", path = %redact(path, &prefix), status = refusal.status, "refused");
-                return (refusal.status, refusal.body());
+            Err(answer) => {
+                tracing::info!(target: "tessera::audit", path = %redact(path, &prefix), status = answer.status, "refused");
+                return answer;
             }
         };
         let Some(served) = self.pick(&request.selector) else {
@@ -148,7 +237,7 @@ impl IdentityEndpoint {
                 description: "Identity not found".into(),
             };
             tracing::info!(target: "tessera::audit", selector = ?request.selector, "no such identity");
-            return (r.status, r.body());
+            return Answer::json(r.status, r.body());
         };
         let scope = protocol::scope_of(&request.resource);
         let fetches = served.provider.stats().fetches.load(Ordering::Relaxed);
@@ -165,7 +254,7 @@ impl IdentityEndpoint {
                     expires_in = token.expires_at - now,
                     "token served"
                 );
-                (
+                Answer::json(
                     200,
                     protocol::answer(
                         request.protocol,
@@ -191,7 +280,7 @@ impl IdentityEndpoint {
                     _ => 503,
                 };
                 let body = serde_json::json!({"error": error, "error_description": description});
-                (status, body.to_string())
+                Answer::json(status, body.to_string())
             }
         }
     }
@@ -241,20 +330,27 @@ impl IdentityEndpoint {
                                     Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned()))
                                 })
                                 .collect();
-                            let (status, body) = if req.method() == hyper::Method::GET {
+                            let answer = if req.method() == hyper::Method::GET {
                                 me.answer(&path, &query, &headers).await
                             } else {
-                                (
-                                    405,
-                                    Refusal {
-                                        status: 405,
-                                        error: "invalid_request".into(),
-                                        description: "Use GET.".into(),
-                                    }
-                                    .body(),
-                                )
+                                let refusal = Refusal {
+                                    status: 405,
+                                    error: "invalid_request".into(),
+                                    description: "Use GET.".into(),
+                                };
+                                Answer::json(405, refusal.body())
                             };
-                            Ok::<_, Infallible>(json_response(status, body))
+                            let mut response = json_response(answer.status, answer.body);
+                            if let Some(challenge) = answer.challenge
+                                && let Ok(v) = hyper::header::HeaderValue::from_str(&format!(
+                                    "Basic realm={challenge}"
+                                ))
+                            {
+                                response
+                                    .headers_mut()
+                                    .insert(hyper::header::WWW_AUTHENTICATE, v);
+                            }
+                            Ok::<_, Infallible>(response)
                         }
                     },
                 );

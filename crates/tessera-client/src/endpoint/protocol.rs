@@ -111,21 +111,19 @@ pub fn read(
             Protocol::AppService
         }
     } else if path.strip_prefix(imds_prefix) == Some(IMDS_PATH) && !imds_prefix.is_empty() {
-        if header(headers, "metadata")
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-            != Some("true")
-        {
-            return Err(Refusal::new(
-                400,
-                "invalid_request",
-                "Required metadata header not specified",
-            ));
-        }
+        imds_metadata(headers)?;
         Protocol::Imds
     } else {
         return Err(Refusal::new(404, "not_found", "No such endpoint."));
     };
+    request_of(protocol, query)
+}
+
+/// The parameters every protocol shares: `api-version`, `resource`, the identity named.
+pub fn request_of(
+    protocol: Protocol,
+    query: &HashMap<String, String>,
+) -> Result<IdentityRequest, Refusal> {
     if !query.contains_key("api-version") {
         return Err(Refusal::new(
             400,
@@ -162,6 +160,31 @@ pub fn read(
         resource,
         selector,
     })
+}
+
+/// IMDS requests carry `Metadata: true` (SSRF protection, as on Azure).
+pub fn imds_metadata(headers: &[(String, String)]) -> Result<(), Refusal> {
+    if header(headers, "metadata")
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+        == Some("true")
+    {
+        Ok(())
+    } else {
+        Err(Refusal::new(
+            400,
+            "invalid_request",
+            "Required metadata header not specified",
+        ))
+    }
+}
+
+/// The `Authorization: Basic <content>` an Azure Arc client sends back with a challenge
+/// file's content.
+pub fn basic_credential(headers: &[(String, String)]) -> Option<&str> {
+    let value = header(headers, "authorization")?;
+    let (scheme, rest) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("basic").then(|| rest.trim())
 }
 
 /// The scope a resource asks for: `{resource}/.default`.
