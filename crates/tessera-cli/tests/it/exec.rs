@@ -354,6 +354,64 @@ print(json.dumps({"default": appid(ManagedIdentityCredential()),
         !log.contains("other-secret-value") && !log.contains("eyJ"),
         "no secret or token in the log"
     );
+
+    // Killed outright while serving, the agent leaves the shared cache usable: the next
+    // process reads it (and the restarted agent keeps its secret, so old shells still work).
+    let mut agent = tessera()
+        .args(["agent", "--listen", "127.0.0.1:0", "--authority"])
+        .arg(s.str("/authority"))
+        .args([
+            "--client-id",
+            &s.str("/daemon/client_id"),
+            "--client-secret-env",
+            "DAEMON_SECRET",
+        ])
+        .args(["--ca-cert", &s.str("/ca_cert")])
+        .env("HOME", &home)
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .env("DAEMON_SECRET", s.str("/daemon/client_secret"))
+        .spawn()
+        .expect("agent");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let again = tessera()
+        .args(["agent", "env"])
+        .env("HOME", &home)
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .output()
+        .expect("agent env");
+    let header = |text: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix("export IDENTITY_HEADER="))
+            .map(str::to_owned)
+    };
+    assert!(header(&exports).is_some());
+    assert_eq!(
+        header(&String::from_utf8_lossy(&again.stdout)),
+        header(&exports)
+    );
+    let _ = Command::new("kill")
+        .args(["-KILL", &agent.id().to_string()])
+        .status();
+    let _ = agent.wait();
+    let token = tessera()
+        .args(["token", "--authority"])
+        .arg(s.str("/authority"))
+        .args([
+            "--client-id",
+            &s.str("/daemon/client_id"),
+            "--client-secret-env",
+            "DAEMON_SECRET",
+        ])
+        .args(["--ca-cert", &s.str("/ca_cert")])
+        .env("HOME", &home)
+        .env("DAEMON_SECRET", s.str("/daemon/client_secret"))
+        .output()
+        .expect("token");
+    assert!(
+        token.status.success(),
+        "{}",
+        String::from_utf8_lossy(&token.stderr)
+    );
     s.stop();
 }
 
