@@ -56,23 +56,14 @@ pub fn parse(text: &str, limits: Limits) -> Result<Element, XmlError> {
     let mut nodes = 0usize;
     loop {
         let event = reader.read_event().map_err(malformed)?;
+        // `<a/>` closes itself: no end tag to wait for.
+        let self_closing = matches!(event, Event::Empty(_));
         match event {
             Event::DocType(_) => return Err(XmlError::Doctype),
             Event::Start(_) | Event::Empty(_) if root.is_some() && stack.is_empty() => {
                 return Err(malformed("a second root element"));
             }
-            Event::Start(start) => {
-                nodes += 1;
-                if nodes > limits.max_nodes {
-                    return Err(XmlError::TooManyNodes(limits.max_nodes));
-                }
-                if stack.len() >= limits.max_depth {
-                    return Err(XmlError::TooDeep(limits.max_depth));
-                }
-                let scope = stack.last().map_or(&root_scope, |p| &p.scope).clone();
-                stack.push(element(&start, scope)?);
-            }
-            Event::Empty(start) => {
+            Event::Start(start) | Event::Empty(start) => {
                 nodes += 1;
                 if nodes > limits.max_nodes {
                     return Err(XmlError::TooManyNodes(limits.max_nodes));
@@ -82,9 +73,13 @@ pub fn parse(text: &str, limits: Limits) -> Result<Element, XmlError> {
                 }
                 let scope = stack.last().map_or(&root_scope, |p| &p.scope).clone();
                 let e = element(&start, scope)?;
-                match stack.last_mut() {
-                    Some(parent) => parent.children.push(Node::Element(e)),
-                    None => root = Some(e),
+                if !self_closing {
+                    stack.push(e);
+                } else {
+                    match stack.last_mut() {
+                        Some(parent) => parent.children.push(Node::Element(e)),
+                        None => root = Some(e),
+                    }
                 }
             }
             Event::End(_) => {

@@ -79,15 +79,20 @@ pub struct SeedReport {
     pub run: String,
 }
 
-/// Creates `count` users in the tenant. Names vary (16 given names x 16 surnames) so that
-/// filters and sorting have something to work on; user principal names are unique per run.
-pub async fn seed_users(opts: SeedUsers) -> Result<SeedReport, ServerError> {
-    if opts.count == 0 || opts.count > 10_000_000 {
-        return Err(ServerError::Config(
-            "--count must be between 1 and 10000000".into(),
-        ));
-    }
-    let database = Database::resolve(opts.database.as_deref(), &opts.data_dir)?;
+/// The store a seeding command writes to (an existing server's), and the tenant it names
+/// (GUID or domain), the demo tenant when it names none.
+pub(crate) async fn seeding_target(
+    data_dir: &std::path::Path,
+    database: Option<&str>,
+    tenant: Option<&str>,
+) -> Result<
+    (
+        std::sync::Arc<dyn crate::store::Store>,
+        crate::store::Tenant,
+    ),
+    ServerError,
+> {
+    let database = Database::resolve(database, data_dir)?;
     if let Database::SqliteFile(path) = &database
         && !path.exists()
     {
@@ -97,8 +102,8 @@ pub async fn seed_users(opts: SeedUsers) -> Result<SeedReport, ServerError> {
         )));
     }
     let store = database.open().await?;
-    let tenant_key = match &opts.tenant {
-        Some(t) => t.clone(),
+    let tenant_key = match tenant {
+        Some(t) => t.to_owned(),
         None => {
             let demo = store.meta("demo").await?.ok_or_else(|| {
                 ServerError::Config("no demo tenant in this store: pass --tenant".into())
@@ -112,6 +117,23 @@ pub async fn seed_users(opts: SeedUsers) -> Result<SeedReport, ServerError> {
         .tenant(&tenant_key)
         .await?
         .ok_or_else(|| ServerError::Config(format!("tenant '{tenant_key}' not found")))?;
+    Ok((store, tenant))
+}
+
+/// Creates `count` users in the tenant. Names vary (16 given names x 16 surnames) so that
+/// filters and sorting have something to work on; user principal names are unique per run.
+pub async fn seed_users(opts: SeedUsers) -> Result<SeedReport, ServerError> {
+    if opts.count == 0 || opts.count > 10_000_000 {
+        return Err(ServerError::Config(
+            "--count must be between 1 and 10000000".into(),
+        ));
+    }
+    let (store, tenant) = seeding_target(
+        &opts.data_dir,
+        opts.database.as_deref(),
+        opts.tenant.as_deref(),
+    )
+    .await?;
     let random = SystemRandom::default();
     let now = OffsetClock::new().unix();
     let run = crypto::random_b64url(&random, 3)

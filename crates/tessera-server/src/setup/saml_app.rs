@@ -11,7 +11,7 @@ use tessera_proto::saml::names;
 
 use crate::crypto::{self, SystemRandom};
 use crate::error::ServerError;
-use crate::setup::options::{Database, redact_database};
+use crate::setup::options::redact_database;
 use crate::store::{Application, SamlSettings};
 
 pub struct SeedSamlApp {
@@ -84,31 +84,12 @@ pub async fn seed_saml_app(opts: SeedSamlApp) -> Result<SeededSamlApp, ServerErr
         .as_deref()
         .map(name_id_format)
         .transpose()?;
-    let database = Database::resolve(opts.database.as_deref(), &opts.data_dir)?;
-    if let Database::SqliteFile(path) = &database
-        && !path.exists()
-    {
-        return Err(ServerError::Config(format!(
-            "{} does not exist: run `tessera serve` on this data directory first",
-            path.display()
-        )));
-    }
-    let store = database.open().await?;
-    let tenant_key = match &opts.tenant {
-        Some(t) => t.clone(),
-        None => {
-            let demo = store.meta("demo").await?.ok_or_else(|| {
-                ServerError::Config("no demo tenant in this store: pass --tenant".into())
-            })?;
-            let v: serde_json::Value =
-                serde_json::from_str(&demo).map_err(|e| ServerError::Config(e.to_string()))?;
-            v["tenant_id"].as_str().unwrap_or_default().to_owned()
-        }
-    };
-    let tenant = store
-        .tenant(&tenant_key)
-        .await?
-        .ok_or_else(|| ServerError::Config(format!("tenant '{tenant_key}' not found")))?;
+    let (store, tenant) = crate::setup::bulk::seeding_target(
+        &opts.data_dir,
+        opts.database.as_deref(),
+        opts.tenant.as_deref(),
+    )
+    .await?;
     if store
         .application_by_identifier(&tenant.id, &opts.entity_id)
         .await?
