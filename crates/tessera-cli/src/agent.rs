@@ -100,9 +100,11 @@ fn write_state(state: &AgentState) -> anyhow::Result<()> {
     let dir = path.parent().context("state path")?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let tmp = path.with_extension("tmp");
+    // A leftover from a crash may carry other permissions: the mode applies only on create.
+    let _ = std::fs::remove_file(&tmp);
     {
         let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
+        options.write(true).create_new(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let mut f = options

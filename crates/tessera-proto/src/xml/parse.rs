@@ -159,6 +159,26 @@ fn text_into(
     Ok(())
 }
 
+/// An XML name as the spec's `Name` production has it (ASCII simplified; any non-ASCII
+/// character is allowed): quick-xml takes `<b/ >` and `<b//>` apart loosely, and a name
+/// this reader lets through must be one a canonical form can write back.
+fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    let Some(first) = chars.next() else {
+        return false;
+    };
+    let start = |c: char| c.is_ascii_alphabetic() || c == '_' || !c.is_ascii();
+    start(first) && chars.all(|c| start(c) || c.is_ascii_digit() || c == '-' || c == '.')
+}
+
+/// A qualified name: `local` or `prefix:local`, both valid names.
+fn valid_qname(qname: &str) -> bool {
+    match qname.split_once(':') {
+        Some((p, l)) => valid_name(p) && valid_name(l),
+        None => valid_name(qname),
+    }
+}
+
 fn split(qname: &str) -> (Option<&str>, &str) {
     match qname.split_once(':') {
         Some((p, l)) => (Some(p), l),
@@ -168,6 +188,12 @@ fn split(qname: &str) -> (Option<&str>, &str) {
 
 fn element(start: &BytesStart<'_>, parent_scope: Arc<Vec<Binding>>) -> Result<Element, XmlError> {
     let qname = start.name();
+    if !valid_qname(qname.0) {
+        return Err(malformed(format!(
+            "'{}' is not an element name",
+            qname.0.chars().take(64).collect::<String>()
+        )));
+    }
     let (prefix, local) = split(qname.0);
     let mut declarations = Vec::new();
     let mut raw = Vec::new();
@@ -183,6 +209,15 @@ fn element(start: &BytesStart<'_>, parent_scope: Arc<Vec<Binding>>) -> Result<El
                 })?
                 .into_owned();
         let key = attr.key.0;
+        if !valid_qname(key) {
+            return Err(malformed(format!(
+                "'{}' is not an attribute name",
+                key.chars().take(64).collect::<String>()
+            )));
+        }
+        if attr.value.contains('<') {
+            return Err(malformed("'<' in an attribute value"));
+        }
         if key == "xmlns" {
             declarations.push(Binding {
                 prefix: String::new(),

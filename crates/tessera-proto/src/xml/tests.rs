@@ -77,6 +77,22 @@ fn hostile_documents_are_refused_before_expansion() {
         Err(XmlError::Malformed(_))
     ));
     assert_eq!(parse("  ", Limits::default()), Err(XmlError::NoRoot));
+    // Found by fuzzing: names and values a canonical form could not write back.
+    for bad in [
+        "<a><b//></a>",
+        "<a><1b/></a>",
+        "<a x=\"<\"/>",
+        "<a -y=\"1\"/>",
+        "<a:b:c/>",
+    ] {
+        assert!(
+            matches!(
+                parse(bad, Limits::default()),
+                Err(XmlError::Malformed(_)) | Err(XmlError::UnboundPrefix(_))
+            ),
+            "{bad}"
+        );
+    }
 }
 
 #[test]
