@@ -25,7 +25,8 @@ use crate::times::utc;
 The token is read from the argument (or the file it names), or from stdin when it is - or
 absent. An `Authorization: Bearer …` line is accepted as it is.")]
 pub(crate) struct DecodeArgs {
-    /// The token (a JWT, or a SAML response or assertion: XML, base64 as posted, or a file), or - for stdin.
+    /// The token (a JWT, or a SAML response or assertion: XML, base64 as posted, or a
+    /// file), or - for stdin.
     #[arg(value_name = "TOKEN|FILE|-")]
     token: Option<String>,
     /// Check the signature against the keys the issuer publishes (its OpenID configuration;

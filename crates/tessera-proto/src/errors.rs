@@ -152,7 +152,8 @@ catalogue! {
         "The request is not a valid Saml2 protocol message.");
     SAML_REPLY_MISMATCH = (50011, "invalid_request", 400, true,
         "The reply URL specified in the request does not match the reply URLs configured for the application: '{}'.");
-    /// Wording after the error reference's name (Saml2AuthenticationRequestInvalidNameIDPolicy); UNCONFIRMED.
+    /// Wording after the error reference's name
+    /// (Saml2AuthenticationRequestInvalidNameIDPolicy); UNCONFIRMED.
     SAML_NAMEID_POLICY = (75016, "invalid_request", 400, false,
         "SAML2 Authentication Request has invalid NameIdPolicy.");
     SAML_PROPERTY_UNSUPPORTED = (900236, "invalid_request", 400, true,

@@ -64,7 +64,8 @@ pub const ATTR_GROUPS: &str = "http://schemas.microsoft.com/ws/2008/06/identity/
 /// `InResponseTo`, as if IdP-initiated (MicrosoftDocs/azure-docs#81334).
 pub const PORTAL_TEST_REQUEST_ID: &str = "F84D888AA3B44C1B844375A4E8210D9E";
 
-/// The issuer Entra names in SAML tokens, metadata and WS-Federation: `https://sts.windows.net/{tid}/`.
+/// The issuer Entra names in SAML tokens, metadata and WS-Federation:
+/// `https://sts.windows.net/{tid}/`.
 pub fn issuer(tenant_id: &str) -> String {
     format!("https://sts.windows.net/{tenant_id}/")
 }

@@ -1,7 +1,7 @@
 //! `/{tenant}/saml2`: an `AuthnRequest` (HTTP-Redirect or HTTP-POST, read by `message.rs`)
-//! starts a sign-in through the sign-in pages; a `LogoutRequest` goes to `logout.rs`. Requests Entra
-//! cannot trust get its error page; valid requests it will not serve get a SAML error
-//! `Response` posted back (`IsPassive` without a session: `NoPassive`).
+//! starts a sign-in through the sign-in pages; a `LogoutRequest` goes to `logout.rs`.
+//! Requests Entra cannot trust get its error page; valid requests it will not serve get a
+//! SAML error `Response` posted back (`IsPassive` without a session: `NoPassive`).
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery};
