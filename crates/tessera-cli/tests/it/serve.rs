@@ -207,3 +207,129 @@ fn serve_help_documents_the_options() {
     let token = tessera().args(["token", "--help"]).output().expect("run");
     assert!(String::from_utf8_lossy(&token.stdout).contains("--profile"));
 }
+
+/// Every flow with logging at trace level (every crate's, the HTTP and TLS stacks' included):
+/// no client secret, password, refresh or access token, authorization or device code, new
+/// secret text or SAML response reaches a log line, and no error body echoes a wrong secret.
+#[test]
+fn trace_logs_never_hold_secrets_codes_or_tokens() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let r = Running::start_with_env(&data, &["--test-mode"], &[("RUST_LOG", "trace")]);
+    let mut secrets: Vec<String> = vec![
+        r.str("/daemon/client_secret"),
+        r.str("/user/password"),
+        "wrong-secret-value-7f3a".into(),
+        "wrong-password-value-9c1d".into(),
+    ];
+    let public = r.str("/public_client/client_id");
+    let body = ropc(&r);
+    secrets.push(body["refresh_token"].as_str().expect("rt").to_owned());
+    secrets.push(body["access_token"].as_str().expect("at").to_owned());
+    let (_, refreshed) = r.token(&[
+        ("grant_type", "refresh_token"),
+        ("client_id", &public),
+        ("refresh_token", body["refresh_token"].as_str().expect("rt")),
+    ]);
+    secrets.push(
+        refreshed["refresh_token"]
+            .as_str()
+            .expect("rotated")
+            .to_owned(),
+    );
+    let (_, cc) = r.token(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", &r.str("/daemon/client_id")),
+        ("client_secret", &r.str("/daemon/client_secret")),
+        ("scope", "https://graph.microsoft.com/.default"),
+    ]);
+    let graph_token = cc["access_token"].as_str().expect("at").to_owned();
+    secrets.push(graph_token.clone());
+    let (_, wrong) = r.token(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", &r.str("/daemon/client_id")),
+        ("client_secret", "wrong-secret-value-7f3a"),
+        ("scope", "https://graph.microsoft.com/.default"),
+    ]);
+    assert!(
+        !wrong.to_string().contains("wrong-secret-value-7f3a"),
+        "{wrong}"
+    );
+    let (_, bad_password) = r.token(&[
+        ("grant_type", "password"),
+        ("client_id", &public),
+        ("username", &r.str("/user/username")),
+        ("password", "wrong-password-value-9c1d"),
+        ("scope", "User.Read"),
+    ]);
+    assert!(
+        !bad_password
+            .to_string()
+            .contains("wrong-password-value-9c1d")
+    );
+    // Device code, approved through the test-mode control, then redeemed.
+    let client = r.client();
+    let code: serde_json::Value = client
+        .post(format!("{}/oauth2/v2.0/devicecode", r.str("/authority")))
+        .form(&[
+            ("client_id", public.as_str()),
+            ("scope", "User.Read offline_access"),
+        ])
+        .send()
+        .expect("devicecode")
+        .json()
+        .expect("json");
+    let device_code = code["device_code"]
+        .as_str()
+        .expect("device_code")
+        .to_owned();
+    let user_code = code["user_code"].as_str().expect("user_code").to_owned();
+    secrets.push(device_code.clone());
+    let approved = client
+        .post(format!("{}/_tessera/test/device-approve", r.base()))
+        .json(&serde_json::json!({"user_code": user_code, "user": r.str("/user/username")}))
+        .send()
+        .expect("approve");
+    assert_eq!(approved.status().as_u16(), 204);
+    let (status, device) = r.token(&[
+        ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+        ("client_id", &public),
+        ("device_code", &device_code),
+    ]);
+    assert_eq!(status, 200, "{device}");
+    secrets.push(device["refresh_token"].as_str().expect("rt").to_owned());
+    // Graph with a bearer token, and a new secret made through it (returned once).
+    let graph = r.str("/graph_url");
+    let app: serde_json::Value = client
+        .post(format!("{graph}/applications"))
+        .bearer_auth(&graph_token)
+        .json(&serde_json::json!({"displayName": "trace test"}))
+        .send()
+        .expect("create app")
+        .json()
+        .expect("json");
+    let made: serde_json::Value = client
+        .post(format!(
+            "{graph}/applications/{}/addPassword",
+            app["id"].as_str().expect("id")
+        ))
+        .bearer_auth(&graph_token)
+        .json(&serde_json::json!({"passwordCredential": {"displayName": "t"}}))
+        .send()
+        .expect("addPassword")
+        .json()
+        .expect("json");
+    secrets.push(made["secretText"].as_str().expect("secretText").to_owned());
+    let stderr = r.stop();
+    assert!(stderr.contains("TRACE"), "trace logging was on");
+    for s in &secrets {
+        assert!(s.len() >= 8, "a real secret: {s}");
+        // The middle 8 characters too: a log line may cut or wrap a value.
+        let piece = &s[s.len() / 2 - 4..s.len() / 2 + 4];
+        assert!(
+            !stderr.contains(s.as_str()) && !stderr.contains(piece),
+            "a secret, token or code reached the trace log ({} bytes of log)",
+            stderr.len()
+        );
+    }
+}

@@ -35,6 +35,11 @@ pub(crate) struct Running {
 impl Running {
     /// Starts `tessera serve` on 127.0.0.1:0 over `data_dir` and waits for it to answer.
     pub(crate) fn start(data_dir: &Path, extra: &[&str]) -> Self {
+        Self::start_with_env(data_dir, extra, &[])
+    }
+
+    /// As `start`, with extra environment variables for the server (`RUST_LOG`...).
+    pub(crate) fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let demo_path = data_dir.join("demo.json");
         std::fs::create_dir_all(data_dir).expect("data dir");
         // demo.json is rewritten on every start; wait for this start's version.
@@ -49,6 +54,7 @@ impl Running {
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(extra)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()
