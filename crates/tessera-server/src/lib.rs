@@ -30,7 +30,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tessera_proto::clock::{Clock, OffsetClock, Random};
 use tokio::net::TcpListener;
@@ -50,6 +50,11 @@ use crate::state::{AppState, Settings};
 
 /// A TLS handshake that takes longer than this is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A client has this long to send a request's headers (slow-header clients are cut off).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections served at once; beyond it new ones wait in the kernel's backlog until one
+/// ends, so a flood of idle connections cannot exhaust memory or file descriptors.
+const MAX_CONNECTIONS: usize = 10_000;
 
 /// A prepared server: store open, keys loaded, TLS ready, demo seeded.
 pub struct Server {
@@ -177,7 +182,15 @@ impl Server {
     ) -> Result<(), ServerError> {
         let router = self.router();
         tokio::pin!(shutdown);
+        let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
         loop {
+            let slot = tokio::select! {
+                () = &mut shutdown => return Ok(()),
+                slot = slots.clone().acquire_owned() => match slot {
+                    Ok(s) => s,
+                    Err(_) => return Ok(()),
+                },
+            };
             let (tcp, peer) = tokio::select! {
                 () = &mut shutdown => return Ok(()),
                 accepted = listener.accept() => match accepted {
@@ -194,6 +207,7 @@ impl Server {
             let acceptor = self.acceptor.clone();
             let router = router.clone();
             tokio::spawn(async move {
+                let _slot = slot;
                 let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await
                 {
                     Ok(Ok(tls)) => tls,
@@ -213,7 +227,12 @@ impl Server {
                             .insert(axum::extract::ConnectInfo(peer));
                         req
                     });
-                let result = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                builder
+                    .http1()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(HEADER_READ_TIMEOUT);
+                let result = builder
                     .serve_connection_with_upgrades(
                         TokioIo::new(tls),
                         TowerToHyperService::new(service),

@@ -235,3 +235,63 @@ async fn test_mode_endpoints_are_404_without_test_mode() {
     let t = TestServer::start_with(|o| o.test_mode = true).await;
     t.advance_clock(1).await;
 }
+
+/// A client that opens a connection and sends its headers too slowly (slowloris) is cut off
+/// after the header read timeout, and a Graph body over the size limit gets 413 with the
+/// server still serving.
+#[tokio::test]
+async fn slow_headers_are_cut_off_and_big_graph_bodies_refused() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let s = TestServer::start().await;
+    let ca_pem = std::fs::read(s.demo.ca_cert.as_ref().expect("ca")).expect("ca");
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::pem::PemObject::pem_slice_iter(&ca_pem) {
+        let cert: rustls_pki_types::CertificateDer<'static> = cert.expect("pem");
+        roots.add(cert).expect("root");
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let addr = s.base.trim_start_matches("https://").to_owned();
+    let tcp = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    let name = rustls_pki_types::ServerName::try_from("127.0.0.1").expect("name");
+    let mut tls = connector.connect(name, tcp).await.expect("tls");
+    tls.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .await
+        .expect("partial headers");
+    // Then nothing. The server must end the connection by itself; the bound here is only a
+    // liveness limit for the test, far above the server's timeout.
+    let mut buf = vec![0u8; 4096];
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        loop {
+            match tls.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the server kept a slow-header connection open");
+
+    let (status, body) = s.daemon_token(&[]).await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["access_token"].as_str().expect("at").to_owned();
+    let big = serde_json::json!({"displayName": "x".repeat(3 * 1024 * 1024)});
+    let r = s
+        .client
+        .post(format!("{}/v1.0/applications", s.base))
+        .bearer_auth(&token)
+        .json(&big)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 413);
+    let r = s.client.get(format!("{}/health", s.base)).send().await.expect("health");
+    assert_eq!(r.status().as_u16(), 200);
+}
