@@ -16,6 +16,8 @@ use crate::error::ClientError;
 /// Where Arc-aware SDKs look for challenge files on Linux.
 pub const LINUX_TOKENS_DIR: &str = "/var/opt/azcmagent/tokens";
 const CHALLENGE_SECONDS: i64 = 30;
+/// Challenges outstanding at once: a caller that never answers cannot fill the directory.
+const MAX_PENDING: usize = 1024;
 
 #[derive(Debug)]
 pub struct ArcChallenges {
@@ -64,6 +66,18 @@ impl ArcChallenges {
 
     /// A new challenge: the path to name in `WWW-Authenticate`.
     pub fn issue(&self, now: i64) -> Result<String, ClientError> {
+        {
+            let mut map = self
+                .pending
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            self.forget_old(&mut map, now);
+            if map.len() >= MAX_PENDING {
+                return Err(ClientError::Config(format!(
+                    "{MAX_PENDING} Azure Arc challenges are waiting for an answer"
+                )));
+            }
+        }
         let name = format!("{}.key", random_text(16)?);
         let content = random_text(32)?;
         let path = self.dir.join(&name);
