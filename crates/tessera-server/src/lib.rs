@@ -227,7 +227,8 @@ impl Server {
                             .insert(axum::extract::ConnectInfo(peer));
                         req
                     });
-                let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                let mut builder =
+                    hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
                 builder
                     .http1()
                     .timer(TokioTimer::new())

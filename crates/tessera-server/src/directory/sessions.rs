@@ -18,10 +18,14 @@ const MAX_ENTRIES: usize = 10_000;
 #[derive(Default)]
 pub(super) struct SessionCache {
     map: RwLock<HashMap<String, (SigninSession, User, i64)>>,
+    /// Bumped by every change made here: a read that raced one does not cache what it read.
+    changes: std::sync::atomic::AtomicU64,
 }
 
 impl SessionCache {
     pub(super) fn clear(&self) {
+        self.changes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.map
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -29,6 +33,8 @@ impl SessionCache {
     }
 
     fn forget(&self, hash: &str) {
+        self.changes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.map
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -55,6 +61,10 @@ impl Directory {
         {
             return Ok(Some((s.clone(), u.clone())));
         }
+        let seen = self
+            .sessions
+            .changes
+            .load(std::sync::atomic::Ordering::SeqCst);
         let Some(session) = self.store.session(hash).await? else {
             return Ok(None);
         };
@@ -73,17 +83,28 @@ impl Directory {
         if map.len() >= MAX_ENTRIES {
             map.clear();
         }
-        map.insert(hash.to_owned(), (session.clone(), user.clone(), now));
+        if self
+            .sessions
+            .changes
+            .load(std::sync::atomic::Ordering::SeqCst)
+            == seen
+        {
+            map.insert(hash.to_owned(), (session.clone(), user.clone(), now));
+        }
         Ok(Some((session, user)))
     }
 
+    /// The store first, then the cache: a read that raced the write either sees the
+    /// change or caches nothing (see `changes`).
     pub(crate) async fn end_session(&self, hash: &str) -> StoreResult<()> {
+        let written = self.store.end_session(hash).await;
         self.sessions.forget(hash);
-        self.store.end_session(hash).await
+        written
     }
 
     pub(crate) async fn set_session_mfa(&self, hash: &str, at: i64) -> StoreResult<()> {
+        let written = self.store.set_session_mfa(hash, at).await;
         self.sessions.forget(hash);
-        self.store.set_session_mfa(hash, at).await
+        written
     }
 }

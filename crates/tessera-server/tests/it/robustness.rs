@@ -259,7 +259,9 @@ async fn slow_headers_are_cut_off_and_big_graph_bodies_refused() {
     .with_no_client_auth();
     let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
     let addr = s.base.trim_start_matches("https://").to_owned();
-    let tcp = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    let tcp = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
     let name = rustls_pki_types::ServerName::try_from("127.0.0.1").expect("name");
     let mut tls = connector.connect(name, tcp).await.expect("tls");
     tls.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
@@ -277,7 +279,10 @@ async fn slow_headers_are_cut_off_and_big_graph_bodies_refused() {
         }
     })
     .await;
-    assert!(ended.is_ok(), "the server kept a slow-header connection open");
+    assert!(
+        ended.is_ok(),
+        "the server kept a slow-header connection open"
+    );
 
     let (status, body) = s.daemon_token(&[]).await;
     assert_eq!(status, 200, "{body}");
@@ -292,6 +297,11 @@ async fn slow_headers_are_cut_off_and_big_graph_bodies_refused() {
         .await
         .expect("send");
     assert_eq!(r.status().as_u16(), 413);
-    let r = s.client.get(format!("{}/health", s.base)).send().await.expect("health");
+    let r = s
+        .client
+        .get(format!("{}/health", s.base))
+        .send()
+        .await
+        .expect("health");
     assert_eq!(r.status().as_u16(), 200);
 }
