@@ -73,11 +73,25 @@ pub(crate) async fn run(args: ExecArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     tracing::debug!(endpoint = %format!("http://{addr}"), "identity endpoint ready");
 
     let (program, rest) = args.command.split_first().context("no command given")?;
-    let mut child = tokio::process::Command::new(program)
+    let spawned = tokio::process::Command::new(program)
         .args(rest)
         .envs(env)
-        .spawn()
-        .with_context(|| format!("starting {program}"))?;
+        .spawn();
+    let mut child = match spawned {
+        Ok(c) => c,
+        Err(e) => {
+            // As a shell reports it: 127 not found, 126 found but not runnable.
+            let code = if e.kind() == std::io::ErrorKind::NotFound {
+                127
+            } else {
+                126
+            };
+            tracing::error!(command = %program, error = %e, "the command could not be started");
+            let _ = stop.send(());
+            let _ = server.await;
+            return Ok(code);
+        }
+    };
     let status = forward_signals_until_exit(&mut child).await?;
     let _ = stop.send(());
     let _ = server.await;

@@ -164,6 +164,27 @@ fn the_endpoint_refuses_what_it_must_and_exec_keeps_the_exit_status() {
         Some(7),
         "tessera exec exits with the command's status"
     );
+    let missing = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args([
+            "exec",
+            "--client-id",
+            "x",
+            "--tenant",
+            "t",
+            "--client-secret-env",
+            "NONE",
+            "--",
+        ])
+        .arg("no-such-program-for-tessera-exec")
+        .env("NONE", "x")
+        .output()
+        .expect("exec");
+    assert_eq!(
+        missing.status.code(),
+        Some(127),
+        "as a shell reports a missing command"
+    );
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("could not be started"));
     let mut killed = Command::new(env!("CARGO_BIN_EXE_tessera"));
     killed.args([
         "exec",
