@@ -9,5 +9,6 @@ mod interop;
 mod long_job;
 mod saml;
 mod serve;
+mod soak;
 mod support;
 mod token;
