@@ -333,3 +333,29 @@ fn trace_logs_never_hold_secrets_codes_or_tokens() {
         );
     }
 }
+
+/// TLS 1.2 and 1.3 only: `openssl s_client` asking for 1.0 or 1.1 is refused, 1.2 and 1.3
+/// connect.
+#[test]
+fn tls_offers_versions_1_2_and_1_3_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Running::start(&dir.path().join("data"), &[]);
+    let address = s.base().trim_start_matches("https://").to_owned();
+    for (version, accepted) in [
+        ("-tls1", false),
+        ("-tls1_1", false),
+        ("-tls1_2", true),
+        ("-tls1_3", true),
+    ] {
+        let out = std::process::Command::new("openssl")
+            .args(["s_client", version, "-connect", &address])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("openssl s_client (Debian's openssl)");
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        let connected = text.contains("New, TLSv1.");
+        assert_eq!(connected, accepted, "{version}: {text}");
+    }
+    s.stop();
+}
