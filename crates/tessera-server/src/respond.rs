@@ -9,6 +9,16 @@ use tessera_proto::errors::AadstsError;
 use crate::crypto;
 use crate::state::AppState;
 
+/// Form or query fields (`application/x-www-form-urlencoded`), the first value of each name
+/// kept: what every sign-in page, SAML binding and WS-Federation request is read with.
+pub(crate) fn form_fields(body: &[u8]) -> std::collections::HashMap<String, String> {
+    let mut map = std::collections::HashMap::new();
+    for (k, v) in form_urlencoded::parse(body) {
+        map.entry(k.into_owned()).or_insert_with(|| v.into_owned());
+    }
+    map
+}
+
 /// The request's correlation id: the client's `client-request-id` (header or query, as MSAL
 /// and msal-node send it) when it is a sane token, else a new GUID.
 pub(crate) fn correlation_id(

@@ -10,7 +10,7 @@ use tessera_proto::errors as aadsts;
 
 use super::Shared;
 use super::apps::{self, page};
-use crate::respond::base_url;
+use crate::respond::{base_url, form_fields};
 use crate::signin::{Ask, Purpose, SamlParams};
 
 pub(crate) async fn launch(
@@ -21,9 +21,7 @@ pub(crate) async fn launch(
     headers: HeaderMap,
 ) -> Response {
     let state = state.0;
-    let tenant_id = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .find(|(k, _)| k == "tenantId")
-        .map(|(_, v)| v.into_owned());
+    let tenant_id = form_fields(query.unwrap_or_default().as_bytes()).remove("tenantId");
     let Some(tenant_id) = tenant_id else {
         return page(&state, &aadsts::MISSING_PARAMETER.with(&["tenantId"]));
     };

@@ -9,6 +9,7 @@ use tessera_proto::saml::{binding, names};
 use tessera_proto::xml::{self, Element, Limits, dsig};
 
 use crate::crypto::xml_sig::{TrustedKeys, rsa_public_key};
+use crate::respond::form_fields;
 use crate::store::Application;
 
 /// A SAML protocol message as it arrived.
@@ -20,15 +21,6 @@ pub(super) struct Incoming {
     pub(super) post: bool,
 }
 
-/// Form or query fields, the first value of each name kept.
-pub(super) fn form(text: &[u8]) -> std::collections::HashMap<String, String> {
-    let mut m = std::collections::HashMap::new();
-    for (k, v) in form_urlencoded::parse(text) {
-        m.entry(k.into_owned()).or_insert_with(|| v.into_owned());
-    }
-    m
-}
-
 /// Reads the message of either binding: 750054 without one, 75005 when it is not base64,
 /// not deflated, not XML, or XML this endpoint refuses (a DOCTYPE, too large, too deep).
 pub(super) fn incoming(
@@ -38,9 +30,9 @@ pub(super) fn incoming(
 ) -> Result<Incoming, AadstsError> {
     let post = method == Method::POST;
     let fields = if post {
-        form(body)
+        form_fields(body)
     } else {
-        form(query.unwrap_or_default().as_bytes())
+        form_fields(query.unwrap_or_default().as_bytes())
     };
     let (name, value) = ["SAMLRequest", "SAMLResponse"]
         .iter()

@@ -11,9 +11,9 @@ use tessera_proto::errors::{self as aadsts, AadstsError};
 use tessera_proto::saml::{AuthnRequest, RequestError, binding, names};
 
 use super::apps::{self, page};
-use super::message::{check_signature, form, incoming};
+use super::message::{check_signature, incoming};
 use super::{Shared, logout};
-use crate::respond::{base_url, entra_timestamp};
+use crate::respond::{base_url, entra_timestamp, form_fields};
 use crate::signin::{Ask, Purpose, SamlParams};
 use crate::state::AppState;
 
@@ -139,7 +139,7 @@ pub(crate) async fn saml2(
     }));
     let hint = uri
         .query()
-        .map(|q| form(q.as_bytes()))
+        .map(|q| form_fields(q.as_bytes()))
         .and_then(|f| f.get("login_hint").cloned());
     let base = base_url(&state, &headers, &uri);
     let ask = Ask {

@@ -14,20 +14,17 @@ use tessera_proto::errors as aadsts;
 use super::Shared;
 use super::apps::{self, page};
 use super::logout::signed_out;
-use crate::respond::base_url;
+use crate::respond::{base_url, form_fields};
 use crate::signin::{Ask, Purpose, SamlParams};
 use crate::state::AppState;
 use crate::store::Tenant;
 
+/// The query's fields, then a POSTed form's where the query has none of that name.
 fn fields(method: &Method, query: Option<&str>, body: &[u8]) -> HashMap<String, String> {
-    let mut m = HashMap::new();
-    let sources: [&[u8]; 2] = [
-        query.unwrap_or_default().as_bytes(),
-        if method == Method::POST { body } else { &[] },
-    ];
-    for source in sources {
-        for (k, v) in form_urlencoded::parse(source) {
-            m.entry(k.into_owned()).or_insert_with(|| v.into_owned());
+    let mut m = form_fields(query.unwrap_or_default().as_bytes());
+    if method == Method::POST {
+        for (k, v) in form_fields(body) {
+            m.entry(k).or_insert(v);
         }
     }
     m

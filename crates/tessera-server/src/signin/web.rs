@@ -1,8 +1,6 @@
 //! Request plumbing of the sign-in pages: cookies, the CSRF value, form fields, error and
 //! expiry pages, and the login form's action URL. No sign-in logic.
 
-use std::collections::HashMap;
-
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use tessera_proto::errors::AadstsError;
@@ -50,13 +48,7 @@ pub(super) fn with_csrf(mut response: Response, csrf: &str, fresh: bool) -> Resp
     response
 }
 
-pub(super) fn form_fields(body: &[u8]) -> HashMap<String, String> {
-    let mut map = HashMap::new();
-    for (k, v) in form_urlencoded::parse(body) {
-        map.entry(k.into_owned()).or_insert_with(|| v.into_owned());
-    }
-    map
-}
+pub(super) use crate::respond::form_fields;
 
 /// An error page for an AADSTS error that must not be sent to a redirect URI.
 pub(super) fn error_page(
