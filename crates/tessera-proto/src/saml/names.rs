@@ -60,6 +60,18 @@ pub const ATTR_EMAIL: &str = "http://schemas.xmlsoap.org/ws/2005/05/identity/cla
 pub const ATTR_NAME: &str = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name";
 pub const ATTR_GROUPS: &str = "http://schemas.microsoft.com/ws/2008/06/identity/claims/groups";
 
+/// A NameID format by its short name (`emailAddress`, `persistent`, `transient`,
+/// `unspecified`, as the portal and tessera's config name them) or its full URN.
+pub fn name_id_format(text: &str) -> Option<&'static str> {
+    match text {
+        "emailAddress" => Some(NAMEID_EMAIL),
+        "persistent" => Some(NAMEID_PERSISTENT),
+        "transient" => Some(NAMEID_TRANSIENT),
+        "unspecified" => Some(NAMEID_UNSPECIFIED),
+        full => NAMEID_FORMATS.into_iter().find(|f| *f == full),
+    }
+}
+
 /// The `ID` the portal's "Test single sign-on" sends; Entra answers it without
 /// `InResponseTo`, as if IdP-initiated (MicrosoftDocs/azure-docs#81334).
 pub const PORTAL_TEST_REQUEST_ID: &str = "F84D888AA3B44C1B844375A4E8210D9E";

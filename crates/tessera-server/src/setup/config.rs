@@ -500,27 +500,18 @@ pub(crate) fn secret_credential(
 /// readable RSA certificates.
 fn saml_settings(key: &str, s: &SamlConfig) -> Result<crate::store::SamlSettings, ServerError> {
     use tessera_proto::saml::names;
-    let name_id_format = match s.name_id_format.as_deref() {
-        None => None,
-        Some(f) => Some(
-            match f {
-                "emailAddress" => names::NAMEID_EMAIL,
-                "persistent" => names::NAMEID_PERSISTENT,
-                "transient" => names::NAMEID_TRANSIENT,
-                "unspecified" => names::NAMEID_UNSPECIFIED,
-                full if names::NAMEID_FORMATS.contains(&full) => full,
-                other => {
-                    return Err(cfg_err(
-                        &format!("{key}.name_id_format"),
-                        format!(
-                            "'{other}' is not one of emailAddress, persistent, transient, unspecified"
-                        ),
-                    ));
-                }
-            }
-            .to_owned(),
-        ),
-    };
+    let name_id_format = s
+        .name_id_format
+        .as_deref()
+        .map(|f| {
+            names::name_id_format(f).map(str::to_owned).ok_or_else(|| {
+                cfg_err(
+                    &format!("{key}.name_id_format"),
+                    format!("'{f}' is not one of emailAddress, persistent, transient, unspecified"),
+                )
+            })
+        })
+        .transpose()?;
     if let Some(u) = &s.logout_url
         && url::Url::parse(u).is_err()
     {

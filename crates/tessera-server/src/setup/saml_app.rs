@@ -46,19 +46,11 @@ pub struct SeededSamlApp {
 }
 
 fn name_id_format(text: &str) -> Result<String, ServerError> {
-    let full = match text {
-        "emailAddress" => names::NAMEID_EMAIL,
-        "persistent" => names::NAMEID_PERSISTENT,
-        "transient" => names::NAMEID_TRANSIENT,
-        "unspecified" => names::NAMEID_UNSPECIFIED,
-        full if names::NAMEID_FORMATS.contains(&full) => full,
-        other => {
-            return Err(ServerError::Config(format!(
-                "--name-id-format '{other}' is not one of emailAddress, persistent, transient, unspecified"
-            )));
-        }
-    };
-    Ok(full.to_owned())
+    names::name_id_format(text).map(str::to_owned).ok_or_else(|| {
+        ServerError::Config(format!(
+            "--name-id-format '{text}' is not one of emailAddress, persistent, transient, unspecified"
+        ))
+    })
 }
 
 pub async fn seed_saml_app(opts: SeedSamlApp) -> Result<SeededSamlApp, ServerError> {
