@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use super::protocol::same;
 use crate::error::ClientError;
 
 /// Where Arc-aware SDKs look for challenge files on Linux.
@@ -108,14 +109,7 @@ impl ArcChallenges {
         self.forget_old(&mut map, now);
         let found = map
             .iter()
-            .find(|(_, (content, _))| {
-                content.len() == answer.len()
-                    && content
-                        .bytes()
-                        .zip(answer.bytes())
-                        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                        == 0
-            })
+            .find(|(_, (content, _))| same(content, answer))
             .map(|(name, _)| name.clone());
         match found {
             Some(name) => {
