@@ -1,6 +1,8 @@
 //! Finding the app a SAML or WS-Federation message is for, and where its answer may go,
 //! with the error pages Entra shows when either fails (never posted: no trusted reply URL).
 
+use std::sync::Arc;
+
 use axum::response::Response;
 use tessera_proto::errors::{self as aadsts, AadstsError};
 
@@ -26,10 +28,7 @@ fn shown(text: &str) -> String {
 }
 
 /// The tenant of a `/{tenant}/...` path.
-pub(super) async fn tenant(
-    state: &AppState,
-    segment: &str,
-) -> Result<std::sync::Arc<Tenant>, AadstsError> {
+pub(super) async fn tenant(state: &AppState, segment: &str) -> Result<Arc<Tenant>, AadstsError> {
     match state.directory.tenant(segment).await {
         Ok(Some(t)) => Ok(t),
         Ok(None) => Err(aadsts::TENANT_NOT_FOUND.with(&[&shown(segment)])),
@@ -43,7 +42,7 @@ pub(super) async fn by_identifier(
     state: &AppState,
     tenant: &Tenant,
     issuer: &str,
-) -> Result<Application, AadstsError> {
+) -> Result<Arc<Application>, AadstsError> {
     // The identifier index finds the candidate (its keys are normalized); Entra then wants
     // the entity ID exactly as registered.
     let found = state
@@ -52,7 +51,6 @@ pub(super) async fn by_identifier(
         .await
         .map_err(|_| aadsts::TRANSIENT.err())?;
     found
-        .map(|a| (*a).clone())
         .filter(|a| a.has_service_principal)
         .filter(|a| {
             a.identifier_uris.iter().any(|u| u == issuer)
