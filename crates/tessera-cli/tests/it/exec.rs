@@ -23,26 +23,24 @@ fn client_credentials(s: &Running) -> u64 {
         .map_or(0, |(_, v)| v)
 }
 
+/// Adds the demo daemon's credential flags (and its secret in the environment) to a
+/// `tessera` command.
+fn as_daemon<'a>(cmd: &'a mut Command, s: &Running) -> &'a mut Command {
+    cmd.arg("--authority")
+        .arg(s.str("/authority"))
+        .args(["--client-id", &s.str("/daemon/client_id")])
+        .args(["--client-secret-env", "DAEMON_SECRET"])
+        .args(["--ca-cert", &s.str("/ca_cert")])
+        .env("DAEMON_SECRET", s.str("/daemon/client_secret"))
+}
+
 /// `tessera exec` as the demo daemon, running `sh -c SCRIPT`.
 fn exec(s: &Running, home: &std::path::Path, script: &str) -> std::process::Output {
     let ca = s.str("/ca_cert");
-    tessera()
-        .args(["-q", "exec", "--authority"])
-        .arg(s.str("/authority"))
-        .args(["--client-id", &s.str("/daemon/client_id")])
-        .args([
-            "--client-secret-env",
-            "DAEMON_SECRET",
-            "--ca-cert",
-            &ca,
-            "--",
-            "sh",
-            "-c",
-            script,
-        ])
+    as_daemon(tessera().args(["-q", "exec"]), s)
+        .args(["--", "sh", "-c", script])
         .current_dir(repo_root())
         .env("HOME", home)
-        .env("DAEMON_SECRET", s.str("/daemon/client_secret"))
         .env("SSL_CERT_FILE", &ca)
         .env("REQUESTS_CA_BUNDLE", &ca)
         .env("NODE_EXTRA_CA_CERTS", &ca)
@@ -268,30 +266,22 @@ application_permissions = {{ "https://graph.microsoft.com" = ["User.Read.All"] }
     assert_eq!(refused.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("loopback only"));
 
-    let mut agent = tessera()
-        .args([
+    let mut agent = as_daemon(
+        tessera().args([
             "agent",
             "--listen",
             "127.0.0.1:0",
             "--credential",
             "reports",
-            "--authority",
-        ])
-        .arg(s.str("/authority"))
-        .args([
-            "--client-id",
-            &s.str("/daemon/client_id"),
-            "--client-secret-env",
-            "DAEMON_SECRET",
-        ])
-        .args(["--ca-cert", &s.str("/ca_cert")])
-        .env("HOME", &home)
-        .env("XDG_RUNTIME_DIR", &runtime)
-        .env("DAEMON_SECRET", s.str("/daemon/client_secret"))
-        .env("OTHER_SECRET", "other-secret-value")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("agent");
+        ]),
+        &s,
+    )
+    .env("HOME", &home)
+    .env("XDG_RUNTIME_DIR", &runtime)
+    .env("OTHER_SECRET", "other-secret-value")
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .expect("agent");
     let state = runtime.join("tessera/agent.json");
     for _ in 0..300 {
         if state.exists() {
@@ -378,19 +368,9 @@ print(json.dumps({"default": appid(ManagedIdentityCredential()),
 
     // Killed outright while serving, the agent leaves the shared cache usable: the next
     // process reads it (and the restarted agent keeps its secret, so old shells still work).
-    let mut agent = tessera()
-        .args(["agent", "--listen", "127.0.0.1:0", "--authority"])
-        .arg(s.str("/authority"))
-        .args([
-            "--client-id",
-            &s.str("/daemon/client_id"),
-            "--client-secret-env",
-            "DAEMON_SECRET",
-        ])
-        .args(["--ca-cert", &s.str("/ca_cert")])
+    let mut agent = as_daemon(tessera().args(["agent", "--listen", "127.0.0.1:0"]), &s)
         .env("HOME", &home)
         .env("XDG_RUNTIME_DIR", &runtime)
-        .env("DAEMON_SECRET", s.str("/daemon/client_secret"))
         .spawn()
         .expect("agent");
     std::thread::sleep(std::time::Duration::from_millis(500));
@@ -414,18 +394,8 @@ print(json.dumps({"default": appid(ManagedIdentityCredential()),
         .args(["-KILL", &agent.id().to_string()])
         .status();
     let _ = agent.wait();
-    let token = tessera()
-        .args(["token", "--authority"])
-        .arg(s.str("/authority"))
-        .args([
-            "--client-id",
-            &s.str("/daemon/client_id"),
-            "--client-secret-env",
-            "DAEMON_SECRET",
-        ])
-        .args(["--ca-cert", &s.str("/ca_cert")])
+    let token = as_daemon(tessera().arg("token"), &s)
         .env("HOME", &home)
-        .env("DAEMON_SECRET", s.str("/daemon/client_secret"))
         .output()
         .expect("token");
     assert!(
@@ -532,20 +502,11 @@ wrong = requests.get(url, params=params, headers={"Metadata": "true", "Authoriza
 out["wrong"] = wrong.status_code
 print(json.dumps(out))
 "#;
-    let out = tessera()
-        .args(["-q", "exec", "--arc", "--authority"])
-        .arg(s.str("/authority"))
-        .args([
-            "--client-id",
-            &s.str("/daemon/client_id"),
-            "--client-secret-env",
-            "DAEMON_SECRET",
-        ])
-        .args(["--ca-cert", &s.str("/ca_cert"), "--"])
+    let out = as_daemon(tessera().args(["-q", "exec", "--arc"]), &s)
+        .arg("--")
         .arg(python())
         .args(["-c", script])
         .env("HOME", &home)
-        .env("DAEMON_SECRET", s.str("/daemon/client_secret"))
         .output()
         .expect("exec --arc");
     let stdout = String::from_utf8_lossy(&out.stdout);
