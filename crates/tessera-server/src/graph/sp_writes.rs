@@ -32,11 +32,7 @@ pub(crate) async fn create(
     let state = state.0;
     let body = json_object(&body)?;
     let app_id = super::required_str(&body, "appId")?;
-    let apps = state.store().list_applications(&caller.tenant.id).await?;
-    let Some(app) = apps
-        .iter()
-        .find(|a| a.client_id.eq_ignore_ascii_case(app_id))
-    else {
+    let Some(mut app) = state.store().application(&caller.tenant.id, app_id).await? else {
         // Wording UNCONFIRMED.
         return Err(GraphError::bad_request(format!(
             "The appId '{}' of the service principal does not reference a valid application object.",
@@ -51,7 +47,6 @@ pub(crate) async fn create(
         )
         .with_details(json!([{"code": "ObjectConflict", "target": "servicePrincipalNames"}])));
     }
-    let mut app = app.clone();
     app.has_service_principal = true;
     // A service principal made again after a deletion is a new object.
     app.service_principal_id = crypto::random_guid(state.random.as_ref());

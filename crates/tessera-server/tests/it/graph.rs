@@ -2166,6 +2166,16 @@ async fn an_admin_script_creates_an_app_and_a_secret() {
     );
     let r = get(&s, &admin, &format!("/servicePrincipals(appId='{app_id}')")).await;
     assert_error(&r, 404, "Request_ResourceNotFound", None);
+    let unknown = "00000000-0000-0000-0000-00000000abcd";
+    let r = post(&s, &admin, "/servicePrincipals", &json!({"appId": unknown})).await;
+    assert_error(
+        &r,
+        400,
+        "Request_BadRequest",
+        Some(&format!(
+            "The appId '{unknown}' of the service principal does not reference a valid application object."
+        )),
+    );
     let r = post(
         &s,
         &admin,
