@@ -40,6 +40,18 @@ impl Running {
 
     /// As `start`, with extra environment variables for the server (`RUST_LOG`...).
     pub(crate) fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::start_on(tessera(), data_dir, "127.0.0.1:0", extra, env)
+    }
+
+    /// As `start_with_env`, running `program` (a `tessera` command) listening on `listen` (a
+    /// fixed port, so that a restart keeps the URL).
+    pub(crate) fn start_on(
+        mut program: Command,
+        data_dir: &Path,
+        listen: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let demo_path = data_dir.join("demo.json");
         std::fs::create_dir_all(data_dir).expect("data dir");
         // demo.json is rewritten on every start; wait for this start's version.
@@ -50,8 +62,8 @@ impl Running {
             .append(true)
             .open(&stderr_path)
             .expect("stderr file");
-        let child = tessera()
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        let child = program
+            .args(["serve", "--listen", listen, "--data-dir"])
             .arg(data_dir)
             .args(extra)
             .envs(env.iter().copied())
