@@ -26,18 +26,20 @@ pub enum ClientError {
     /// Microsoft Graph refused the request (after the retries it allows).
     #[error("{0}")]
     Graph(Box<GraphFailure>),
-    #[error("{context}: {source}")]
+    /// A file could not be read or written. The OS error is in the message once (it is not
+    /// also a `source`, which would make error chains print it twice).
+    #[error("{context}: {error}")]
     Io {
         context: String,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
 impl ClientError {
-    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+    pub fn io(context: impl Into<String>, error: std::io::Error) -> Self {
         Self::Io {
             context: context.into(),
-            source,
+            error,
         }
     }
 

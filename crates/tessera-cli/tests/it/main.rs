@@ -4,6 +4,7 @@
 mod browser;
 mod commands;
 mod exec;
+mod full_disk;
 mod graph;
 mod interop;
 mod long_job;

@@ -34,14 +34,31 @@ pub(super) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ClientError>
         .create_new(true)
         .mode(0o600)
         .open(&tmp)
-        .map_err(io(format!("creating {}", tmp.display())))?;
+        .map_err(|e| write_error(path, e))?;
     let result = f
         .write_all(bytes)
         .and_then(|()| f.sync_all())
         .and_then(|()| fs::rename(&tmp, path));
     if let Err(e) = result {
         let _ = fs::remove_file(&tmp);
-        return Err(ClientError::io(format!("writing {}", path.display()), e));
+        return Err(write_error(path, e));
     }
     Ok(())
+}
+
+/// A failed write, said plainly when the disk (or the user's quota) is full: nothing was
+/// replaced, so what the file held before is still there.
+fn write_error(path: &Path, e: std::io::Error) -> ClientError {
+    let context = if matches!(
+        e.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    ) {
+        format!(
+            "no space left to write {} (the disk or quota is full; the file's previous content, if any, is unchanged)",
+            path.display()
+        )
+    } else {
+        format!("writing {}", path.display())
+    };
+    ClientError::io(context, e)
 }
