@@ -231,6 +231,8 @@ pub struct GraphFailure {
     pub message: String,
     /// `request-id` (also in `error.innerError`), for Microsoft support.
     pub request_id: String,
+    /// Why the client stopped retrying a throttled or failing request, when it did.
+    pub gave_up: Option<String>,
 }
 
 impl std::fmt::Display for GraphFailure {
@@ -239,7 +241,11 @@ impl std::fmt::Display for GraphFailure {
             f,
             "Graph answered {} {}: {} (request-id {})",
             self.status, self.code, self.message, self.request_id
-        )
+        )?;
+        if let Some(why) = &self.gave_up {
+            write!(f, "; {why}")?;
+        }
+        Ok(())
     }
 }
 

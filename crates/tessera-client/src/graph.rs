@@ -193,20 +193,27 @@ impl GraphClient {
             // 429 means Graph did not run the request, so any method may be sent again; 503
             // and 504 may come after it ran, so only idempotent ones are.
             let retry = status == 429 || (matches!(status, 503 | 504) && retryable_method);
-            let pause = wait
-                .map(|w| w.min(MAX_RETRY_AFTER))
-                .unwrap_or_else(|| backoff(retries + 1));
-            if retry && retries + 1 < MAX_ATTEMPTS && started.elapsed() + pause < MAX_RETRY_TIME {
-                retries += 1;
-                tracing::debug!(
-                    status,
-                    wait_ms = pause.as_millis() as u64,
-                    "Graph asked to retry"
-                );
-                tokio::time::sleep(pause).await;
-                continue;
+            if !retry {
+                return Err(ClientError::Graph(Box::new(failure)));
             }
-            return Err(ClientError::Graph(Box::new(failure)));
+            let pause = wait.unwrap_or_else(|| backoff(retries + 1));
+            match give_up(retries + 1, started.elapsed(), pause, wait.is_some()) {
+                None => {
+                    retries += 1;
+                    tracing::debug!(
+                        status,
+                        wait_ms = pause.as_millis() as u64,
+                        "Graph asked to retry"
+                    );
+                    tokio::time::sleep(pause).await;
+                }
+                Some(why) => {
+                    return Err(ClientError::Graph(Box::new(GraphFailure {
+                        gave_up: Some(why),
+                        ..failure
+                    })));
+                }
+            }
         }
     }
 
@@ -239,6 +246,7 @@ impl GraphClient {
                 .unwrap_or_default();
             let mut again = std::collections::HashSet::new();
             let mut wait = Duration::ZERO;
+            let mut last = attempt == MAX_ATTEMPTS;
             for item in &items {
                 let status = item["status"].as_u64().unwrap_or(0);
                 let id = id_of(item);
@@ -260,7 +268,10 @@ impl GraphClient {
                         .and_then(|v| v.trim().parse::<f64>().ok())
                         .filter(|s| s.is_finite() && *s >= 0.0)
                         .map_or_else(|| backoff(attempt), Duration::from_secs_f64);
-                    wait = wait.max(after.min(MAX_RETRY_AFTER));
+                    // A Retry-After longer than this client waits is not shortened: the
+                    // items are returned as Graph answered them.
+                    last |= after > MAX_RETRY_AFTER;
+                    wait = wait.max(after);
                 }
             }
             // Dependents that failed only because a retried item had not run go along.
@@ -275,11 +286,11 @@ impl GraphClient {
             }
             for item in items {
                 let id = id_of(&item);
-                if attempt == MAX_ATTEMPTS || !again.contains(&id) {
+                if last || !again.contains(&id) {
                     done.insert(id, item);
                 }
             }
-            if again.is_empty() || attempt == MAX_ATTEMPTS {
+            if again.is_empty() || last {
                 break;
             }
             pending.retain(|r| again.contains(&id_of(r)));
@@ -354,6 +365,34 @@ impl Pager {
     }
 }
 
+/// Why a request that got a retryable answer on attempt `attempts` is not sent again, or
+/// `None` to send it again after `pause`. A `Retry-After` is never shortened: one longer than
+/// this client waits ends the request at once instead of being retried early.
+fn give_up(attempts: u32, elapsed: Duration, pause: Duration, asked: bool) -> Option<String> {
+    let secs = |d: Duration| format!("{:.1} s", d.as_secs_f64());
+    if asked && pause > MAX_RETRY_AFTER {
+        Some(format!(
+            "not retried: Graph asked to wait {} (Retry-After), longer than the {} this client waits",
+            secs(pause),
+            secs(MAX_RETRY_AFTER)
+        ))
+    } else if attempts >= MAX_ATTEMPTS {
+        Some(format!(
+            "gave up after {attempts} attempts in {}",
+            secs(elapsed)
+        ))
+    } else if elapsed + pause >= MAX_RETRY_TIME {
+        Some(format!(
+            "gave up after {attempts} attempts in {}: waiting {} more would pass the {} retry budget",
+            secs(elapsed),
+            secs(pause),
+            secs(MAX_RETRY_TIME)
+        ))
+    } else {
+        None
+    }
+}
+
 fn failure(status: u16, bytes: &[u8], request_id: String) -> GraphFailure {
     let v: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
     let error = &v["error"];
@@ -379,6 +418,7 @@ fn failure(status: u16, bytes: &[u8], request_id: String) -> GraphFailure {
             text("message").to_owned()
         },
         request_id,
+        gave_up: None,
     }
 }
 

@@ -233,3 +233,87 @@ async fn batch_items_that_were_throttled_are_sent_again() {
         Err(ClientError::Config(_))
     ));
 }
+
+/// 429 answers the server has sent so far (every route).
+async fn throttled(s: &Running) -> u64 {
+    s.metrics()
+        .await
+        .lines()
+        .filter(|l| l.starts_with("tessera_http_requests_total") && l.contains("status=\"429\""))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<u64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+#[allow(clippy::print_stderr)] // the messages, shown with --nocapture
+async fn retry_after_is_honoured_and_throttling_ends_in_a_clear_error() {
+    let s = test_mode().await;
+    let (client, _) = daemon_client(&s);
+    client
+        .get("/users?$top=1")
+        .await
+        .expect("a token and a first call");
+
+    // One 429 that Graph keeps answering until its Retry-After has passed: a client that
+    // retried early would be throttled again and count more than one retry.
+    post_test_route(
+        &s,
+        "faults",
+        &json!({"target": "graph", "path": "/v1.0/users", "status": 429, "retry_after": "1", "hold": true, "count": 1}),
+    )
+    .await;
+    let before = throttled(&s).await;
+    let r = client.get("/users?$top=1").await.expect("after the wait");
+    assert_eq!(r.retries, 1, "one retry, sent after the Retry-After");
+    assert_eq!(throttled(&s).await - before, 1, "never throttled again");
+
+    // Throttled on every attempt: a bounded number of attempts, then an error that says so.
+    post_test_route(
+        &s,
+        "faults",
+        &json!({"target": "graph", "path": "/v1.0/users", "status": 429, "retry_after": "0.1", "count": 100}),
+    )
+    .await;
+    let before = throttled(&s).await;
+    let err = client.get("/users?$top=1").await.expect_err("throttled");
+    let ClientError::Graph(f) = &err else {
+        panic!("a Graph error: {err:?}");
+    };
+    assert_eq!(f.status, 429);
+    assert_eq!(throttled(&s).await - before, 6, "six attempts in all");
+    let text = err.to_string();
+    eprintln!("{text}");
+    assert!(
+        text.starts_with("Graph answered 429 ") && text.contains("; gave up after 6 attempts in "),
+        "{text}"
+    );
+    // The rest of those 429s are cleared.
+    let cleared = s
+        .http
+        .reqwest()
+        .expect("http client")
+        .delete(format!("{}/_tessera/test/faults", s.host()))
+        .send()
+        .await
+        .expect("clear faults");
+    assert!(cleared.status().is_success());
+
+    // Asked to wait longer than the client ever waits: not sent again early, ended at once.
+    post_test_route(
+        &s,
+        "faults",
+        &json!({"target": "graph", "path": "/v1.0/users", "status": 429, "retry_after": "3600", "count": 1}),
+    )
+    .await;
+    let before = throttled(&s).await;
+    let err = client.get("/users?$top=1").await.expect_err("not retried");
+    assert_eq!(throttled(&s).await - before, 1, "one attempt only");
+    let text = err.to_string();
+    eprintln!("{text}");
+    assert!(
+        text.contains(
+            "not retried: Graph asked to wait 3600.0 s (Retry-After), longer than the 120.0 s this client waits"
+        ),
+        "{text}"
+    );
+}

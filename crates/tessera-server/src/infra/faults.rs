@@ -39,6 +39,12 @@ pub(crate) struct FaultSpec {
     /// How many matching requests it hits (default 1).
     #[serde(default = "one")]
     pub count: u32,
+    /// After answering `status` with a `Retry-After`, keep answering it on the same target
+    /// and path until that time has passed since the answer, as Graph throttles a client
+    /// that retries early; those answers do not use up `count`. A client that honours
+    /// `Retry-After` never sees them.
+    #[serde(default)]
+    pub hold: bool,
 }
 
 fn one() -> u32 {
@@ -64,7 +70,17 @@ impl FaultSpec {
         if self.latency_ms.is_some_and(|l| l > 60_000) {
             return Err("latency_ms is limited to 60000".into());
         }
+        if self.hold && self.retry_seconds().is_none() {
+            return Err("hold needs a status and a retry_after in seconds".into());
+        }
         Ok(())
+    }
+
+    /// `retry_after` as a duration, when it is a number of seconds (at most an hour).
+    fn retry_seconds(&self) -> Option<Duration> {
+        self.status?;
+        let secs: f64 = self.retry_after.as_deref()?.trim().parse().ok()?;
+        (secs.is_finite() && (0.0..=3600.0).contains(&secs)).then(|| Duration::from_secs_f64(secs))
     }
 
     fn matches(&self, target: Target, path: &str) -> bool {
@@ -90,9 +106,19 @@ struct Bucket {
     last: tokio::time::Instant,
 }
 
+/// A throttled path that answers again until its `Retry-After` has passed (`hold`).
+#[derive(Debug)]
+struct Held {
+    target: Target,
+    path: Option<String>,
+    until: tokio::time::Instant,
+    injected: Injected,
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Faults {
     rules: Mutex<Vec<FaultSpec>>,
+    held: Mutex<Vec<Held>>,
     limits: Mutex<HashMap<String, Bucket>>,
 }
 
@@ -107,11 +133,28 @@ impl Faults {
 
     pub(crate) fn clear(&self) {
         lock(&self.rules).clear();
+        lock(&self.held).clear();
         lock(&self.limits).clear();
+    }
+
+    /// The answer for a request that came before a held `Retry-After` had passed.
+    fn held(&self, target: Target, path: &str) -> Option<Injected> {
+        let mut held = lock(&self.held);
+        if held.is_empty() {
+            return None;
+        }
+        let now = tokio::time::Instant::now();
+        held.retain(|h| h.until > now);
+        held.iter()
+            .find(|h| h.target == target && h.path.as_deref().is_none_or(|p| path.starts_with(p)))
+            .map(|h| h.injected.clone())
     }
 
     /// Applies latency and returns a status fault for this request, consuming the rules hit.
     pub(crate) async fn before(&self, target: Target, path: &str) -> Option<Injected> {
+        if let Some(early) = self.held(target, path) {
+            return Some(early);
+        }
         let (latency, injected) = {
             let mut rules = lock(&self.rules);
             if rules.is_empty() {
@@ -132,10 +175,21 @@ impl Faults {
                 if injected.is_none()
                     && let Some(s) = rule.status
                 {
-                    injected = Some(Injected {
+                    let answer = Injected {
                         status: StatusCode::from_u16(s).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
                         retry_after: rule.retry_after.clone(),
-                    });
+                    };
+                    if rule.hold
+                        && let Some(wait) = rule.retry_seconds()
+                    {
+                        lock(&self.held).push(Held {
+                            target,
+                            path: rule.path.clone(),
+                            until: tokio::time::Instant::now() + wait,
+                            injected: answer.clone(),
+                        });
+                    }
+                    injected = Some(answer);
                     rule.count -= 1;
                 }
             }
