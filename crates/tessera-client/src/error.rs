@@ -177,7 +177,10 @@ pub fn hint_for(code: u32, error: &str) -> &'static str {
         9001023 => {
             "this grant needs a tenant-specific authority (or organizations), not common or consumers"
         }
-        50196 | 90033 => "the service is busy or temporarily failing: retry after a short wait",
+        50196 => {
+            "the same token was asked for too many times in a short time (a loop, or no token cache): cache tokens until they near expiry; the server answers again after a few minutes"
+        }
+        90033 => "the service is busy or temporarily failing: retry after a short wait",
         50011 | 500112 => {
             "the redirect URI does not match: send exactly one of the URIs registered for the app (and the same one to the token endpoint as to the sign-in page)"
         }

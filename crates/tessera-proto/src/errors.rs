@@ -209,7 +209,18 @@ catalogue! {
     /// A storage or other internal failure; clients should retry. Status 503 so that MSAL and
     /// azure-core retry it.
     TRANSIENT = (90033, "temporarily_unavailable", 503, true, "A transient error has occurred. Please try again.");
-    /// Throttling (test-mode faults and per-app limits). Shape UNCONFIRMED.
+    /// LoopDetected: the same request too many times in a short time (Microsoft's "Looping
+    /// clients will be interrupted", reference-breaking-changes.md, March 2019: `invalid_grant`
+    /// for 15 or more identical requests within 5 minutes). The wording is what Entra sent in
+    /// reports from 2020 to 2023 (azure-sdk-for-net#23324, AzureAD/MSAL.PS#10 and #28,
+    /// pnp/powershell#2995; older responses and the docs say "encountered a loop while
+    /// processing a request"); status 400 as MSAL.NET logs it with this error
+    /// (microsoft-authentication-library-for-dotnet#2353) and as for every `invalid_grant`.
+    LOOP_DETECTED = (50196, "invalid_grant", 400, true,
+        "The server terminated an operation because it encountered a client request loop. Please contact your app vendor.");
+    /// Throttling (test-mode faults and per-app limits): 429, as Entra answers a client
+    /// credentials loop with `Retry-After` (MSAL.NET's "client and server throttling"); the
+    /// body's `error` and code with that 429 are UNCONFIRMED.
     THROTTLED = (50196, "temporarily_unavailable", 429, false,
         "The server terminated an operation because it encountered a client request loop. Please contact your app vendor.");
 }

@@ -143,6 +143,7 @@ impl Server {
             faults: infra::faults::Faults::default(),
             flow_key,
             lockout: directory::Lockout::default(),
+            loops: directory::Loops::new(config.token.loop_detection),
         });
         let demo = if config.seed_demo {
             Some(

@@ -39,6 +39,8 @@ pub(crate) struct AppState {
     pub(crate) flow_key: crate::crypto::FlowKey,
     /// Failed-password limits, counted in the store.
     pub(crate) lockout: crate::directory::Lockout,
+    /// Clients asking for the same token in a loop (AADSTS50196), counted in memory.
+    pub(crate) loops: crate::directory::Loops,
 }
 
 impl std::fmt::Debug for AppState {

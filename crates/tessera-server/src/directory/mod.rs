@@ -3,9 +3,11 @@
 //! Writes here, and other servers' writes the store reports, clear the cache at once.
 
 mod lockout;
+mod loops;
 mod sessions;
 
 pub(crate) use lockout::{Checked, Lockout};
+pub(crate) use loops::{LoopKey, Loops};
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};

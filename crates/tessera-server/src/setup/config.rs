@@ -24,17 +24,35 @@ pub struct FileConfig {
     pub tenants: Vec<TenantConfig>,
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenSettings {
     /// Refuse a client assertion presented a second time, even unchanged. Off by default:
     /// msal-node re-sends its cached assertion until it expires and real Entra accepts it.
     #[serde(default)]
     pub reject_assertion_reuse: bool,
+    /// Answer the 15th identical password, refresh-token or on-behalf-of request within 5
+    /// minutes with AADSTS50196, as Entra does (`directory::Loops`). On by default.
+    #[serde(default = "yes")]
+    pub loop_detection: bool,
     /// Test mode: the `X-IDENTITY-HEADER` secret of the App Service managed identity endpoint
     /// (`/msi/token`); the IMDS endpoint needs only `Metadata: true`.
     #[serde(default)]
     pub identity_header: Option<String>,
+}
+
+impl Default for TokenSettings {
+    fn default() -> Self {
+        Self {
+            reject_assertion_reuse: false,
+            loop_detection: true,
+            identity_header: None,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Deserialize)]

@@ -231,6 +231,11 @@ pub(crate) async fn token(
     {
         return (grant.label(), Err(e));
     }
+    let now = tessera_proto::clock::Clock::unix(state.clock.as_ref());
+    let loop_key = loop_key(state, &req, grant);
+    if loop_key.is_some_and(|k| state.loops.looping(k, now)) {
+        return (grant.label(), Err(aadsts::LOOP_DETECTED.err().into()));
+    }
     let result = match grant {
         GrantType::ClientCredentials => grants::client_credentials(state, &req).await,
         GrantType::Password => grants::password(state, &req).await,
@@ -239,6 +244,9 @@ pub(crate) async fn token(
         GrantType::DeviceCode => interactive::device_code(state, &req).await,
         GrantType::JwtBearer => interactive::on_behalf_of(state, &req).await,
     };
+    if let (Some(k), Ok(r)) = (loop_key, &result) {
+        state.loops.issued(k, now, r.expires_in);
+    }
     let answer = result.and_then(|r| match req.endpoint {
         Endpoint::V2 => Ok(Answer::V2(r)),
         Endpoint::V1 => v1::response(
@@ -249,4 +257,26 @@ pub(crate) async fn token(
         .map(Answer::V1),
     });
     (grant.label(), answer)
+}
+
+/// What makes two requests of a watched grant the same request (`directory::Loops`).
+fn loop_key(
+    state: &AppState,
+    req: &TokenRequest,
+    grant: GrantType,
+) -> Option<crate::directory::LoopKey> {
+    let client_id = req
+        .params
+        .get("client_id")
+        .or(req.basic.as_ref().map(|(id, _)| id.as_str()))?;
+    let subject = match grant {
+        GrantType::Password => req.params.get("username"),
+        GrantType::RefreshToken => req.params.get("refresh_token"),
+        GrantType::JwtBearer => req.params.get("assertion"),
+        _ => Some(""),
+    }?;
+    let scope = req.params.get("scope").unwrap_or_default();
+    state
+        .loops
+        .key(&req.tenant, client_id, grant, subject, scope)
 }

@@ -6,6 +6,7 @@ mod device_throttle;
 mod discovery;
 mod graph;
 mod lockout;
+mod loops;
 mod permissions;
 mod policies;
 mod replicas;
