@@ -234,12 +234,20 @@ impl Server {
                     .http1()
                     .timer(TokioTimer::new())
                     .header_read_timeout(HEADER_READ_TIMEOUT);
-                let result = builder
-                    .serve_connection_with_upgrades(
-                        TokioIo::new(tls),
-                        TowerToHyperService::new(service),
-                    )
-                    .await;
+                // The header timeout starts with the first bytes: a connection silent since
+                // its handshake is ended after the same time.
+                let (tls, heard) = infra::tls::Heard::new(tls);
+                let connection = builder.serve_connection_with_upgrades(
+                    TokioIo::new(tls),
+                    TowerToHyperService::new(service),
+                );
+                let result = tokio::select! {
+                    result = connection => result,
+                    () = infra::tls::silent_for(heard, HEADER_READ_TIMEOUT) => {
+                        tracing::debug!(%peer, "nothing sent after the TLS handshake");
+                        return;
+                    }
+                };
                 if let Err(e) = result {
                     tracing::debug!(%peer, error = %e, "connection ended with an error");
                 }

@@ -3,7 +3,10 @@
 //! or a certificate and key the operator brings.
 
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
@@ -12,6 +15,7 @@ use rcgen::{
 use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::error::ServerError;
 use crate::infra::files::write_private;
@@ -187,4 +191,80 @@ fn server_config(
 
 pub(crate) fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// An accepted connection that notes whether the client has sent anything since the TLS
+/// handshake. hyper's header read timeout starts only once the first bytes have told it the
+/// HTTP version, so a client that completes the handshake and then stays silent would hold
+/// its connection (one of the server's limited slots) for ever; [`silent_for`] ends it.
+#[derive(Debug)]
+pub(crate) struct Heard<I> {
+    io: I,
+    heard: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl<I> Heard<I> {
+    pub(crate) fn new(io: I) -> (Self, Arc<std::sync::atomic::AtomicBool>) {
+        let heard = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        (
+            Self {
+                io,
+                heard: heard.clone(),
+            },
+            heard,
+        )
+    }
+}
+
+/// Completes after `limit` if nothing was heard by then; never completes otherwise.
+pub(crate) async fn silent_for(heard: Arc<std::sync::atomic::AtomicBool>, limit: Duration) {
+    tokio::time::sleep(limit).await;
+    if heard.load(std::sync::atomic::Ordering::Relaxed) {
+        std::future::pending::<()>().await;
+    }
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for Heard<I> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.io).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.heard.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        polled
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for Heard<I> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
 }

@@ -236,41 +236,40 @@ async fn test_mode_endpoints_are_404_without_test_mode() {
     t.advance_clock(1).await;
 }
 
-/// A client that opens a connection and sends its headers too slowly (slowloris) is cut off
-/// after the header read timeout, and a Graph body over the size limit gets 413 with the
-/// server still serving.
-#[tokio::test]
-async fn slow_headers_are_cut_off_and_big_graph_bodies_refused() {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-
-    let s = TestServer::start().await;
+/// A TLS connection to `s` offering `alpn`.
+async fn tls_connect(
+    s: &TestServer,
+    alpn: &[&[u8]],
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
     let ca_pem = std::fs::read(s.demo.ca_cert.as_ref().expect("ca")).expect("ca");
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_pki_types::pem::PemObject::pem_slice_iter(&ca_pem) {
         let cert: rustls_pki_types::CertificateDer<'static> = cert.expect("pem");
         roots.add(cert).expect("root");
     }
-    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+    let mut config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
         rustls::crypto::aws_lc_rs::default_provider(),
     ))
     .with_safe_default_protocol_versions()
     .expect("versions")
     .with_root_certificates(roots)
     .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
     let addr = s.base.trim_start_matches("https://").to_owned();
     let tcp = tokio::net::TcpStream::connect(&addr)
         .await
         .expect("connect");
     let name = rustls_pki_types::ServerName::try_from("127.0.0.1").expect("name");
-    let mut tls = connector.connect(name, tcp).await.expect("tls");
-    tls.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
-        .await
-        .expect("partial headers");
-    // Then nothing. The server must end the connection by itself; the bound here is only a
-    // liveness limit for the test, far above the server's timeout.
+    connector.connect(name, tcp).await.expect("tls")
+}
+
+/// True when the server ends the connection by itself. The bound is only a liveness limit
+/// for the test, far above the server's timeouts.
+async fn ended_by_server(mut tls: tokio_rustls::client::TlsStream<tokio::net::TcpStream>) -> bool {
+    use tokio::io::AsyncReadExt as _;
     let mut buf = vec![0u8; 4096];
-    let ended = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+    tokio::time::timeout(std::time::Duration::from_secs(60), async {
         loop {
             match tls.read(&mut buf).await {
                 Ok(0) | Err(_) => return,
@@ -278,9 +277,46 @@ async fn slow_headers_are_cut_off_and_big_graph_bodies_refused() {
             }
         }
     })
-    .await;
+    .await
+    .is_ok()
+}
+
+/// A client that completes the TLS handshake and then sends nothing at all is cut off like
+/// a slow one, whichever protocol it negotiated: otherwise silent connections would hold the
+/// server's connection slots for as long as their clients like.
+#[tokio::test]
+async fn connections_silent_after_the_handshake_are_cut_off() {
+    let s = TestServer::start().await;
+    let silent = |alpn: &'static [&'static [u8]]| {
+        let s = &s;
+        async move { ended_by_server(tls_connect(s, alpn).await).await }
+    };
+    let ended = tokio::join!(silent(&[]), silent(&[b"http/1.1"]), silent(&[b"h2"]));
+    assert_eq!(ended, (true, true, true), "no ALPN, http/1.1, h2");
+    let r = s
+        .client
+        .get(format!("{}/health", s.base))
+        .send()
+        .await
+        .expect("health");
+    assert_eq!(r.status().as_u16(), 200);
+}
+
+/// A client that opens a connection and sends its headers too slowly (slowloris) is cut off
+/// after the header read timeout, and a Graph body over the size limit gets 413 with the
+/// server still serving.
+#[tokio::test]
+async fn slow_headers_are_cut_off_and_big_graph_bodies_refused() {
+    use tokio::io::AsyncWriteExt as _;
+
+    let s = TestServer::start().await;
+    let mut tls = tls_connect(&s, &[]).await;
+    tls.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .await
+        .expect("partial headers");
+    // Then nothing.
     assert!(
-        ended.is_ok(),
+        ended_by_server(tls).await,
         "the server kept a slow-header connection open"
     );
 
