@@ -56,6 +56,9 @@ pub struct AccessTokenClaims {
     pub upn: Option<String>,
     pub uti: String,
     pub ver: String,
+    /// Directory role template ids the user holds (users with roles only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wids: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub xms_cc: Option<Vec<String>>,
 }
@@ -91,6 +94,9 @@ pub struct IdTokenClaims {
     pub tid: String,
     pub uti: String,
     pub ver: String,
+    /// Directory role template ids the user holds (users with roles only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wids: Option<Vec<String>>,
 }
 
 /// A v1.0 ID token, as the v1 token endpoint returns it (unsigned: `alg` `none`, because it

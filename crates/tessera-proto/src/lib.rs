@@ -6,6 +6,7 @@ pub mod authorization;
 pub mod b64;
 pub mod claims;
 pub mod clock;
+pub mod directory_roles;
 pub mod discovery;
 pub mod errors;
 pub mod graph_roles;

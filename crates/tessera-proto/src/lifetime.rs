@@ -77,6 +77,21 @@ impl LifetimeSource {
             Self::TestOverride => "test-override",
         }
     }
+
+    /// Where the lifetime came from, in words (the portal's token activity).
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Default => "Entra's default (a random 60-90 minutes)".to_owned(),
+            Self::CaeDefault => "the CAE default (a random 20-28 hours)".to_owned(),
+            Self::OrganizationPolicy { display_name, .. } => {
+                format!("the organization's default policy '{display_name}'")
+            }
+            Self::ApplicationPolicy { display_name, .. } => {
+                format!("policy '{display_name}', assigned to the app")
+            }
+            Self::TestOverride => "the test-mode lifetime".to_owned(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -143,6 +143,29 @@ pub(crate) fn set(h: &mut HeaderMap, name: &'static str, value: &str) {
     }
 }
 
+/// Text made safe for HTML content and quoted attribute values.
+pub(crate) fn esc(text: &str) -> String {
+    // Most values (base64 answers posted to apps, ids) need no escaping: copy them whole.
+    if !text
+        .bytes()
+        .any(|b| matches!(b, b'&' | b'<' | b'>' | b'"' | b'\''))
+    {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::https_origin;

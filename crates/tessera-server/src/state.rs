@@ -7,6 +7,7 @@ use tessera_proto::clock::{Clock, OffsetClock, Random};
 
 use crate::crypto::keys::KeySet;
 use crate::directory::Directory;
+use crate::infra::activity::{ActivityEvent, ActivityKind};
 use crate::infra::metrics::Metrics;
 use crate::store::Store;
 
@@ -41,6 +42,8 @@ pub(crate) struct AppState {
     pub(crate) lockout: crate::directory::Lockout,
     /// Clients asking for the same token in a loop (AADSTS50196), counted in memory.
     pub(crate) loops: crate::directory::Loops,
+    /// Recent token activity of this server, for the portal.
+    pub(crate) activity: crate::infra::activity::Activity,
 }
 
 impl std::fmt::Debug for AppState {
@@ -58,5 +61,21 @@ impl AppState {
 
     pub(crate) fn now(&self) -> time::OffsetDateTime {
         self.clock.now()
+    }
+
+    /// Revokes a user's sign-in sessions (Graph's `revokeSignInSessions`, the portal, test
+    /// mode) and notes it in the activity log.
+    pub(crate) async fn revoke_sessions(
+        &self,
+        user: crate::store::User,
+    ) -> crate::store::StoreResult<crate::store::User> {
+        let now = self.clock.now();
+        let user = self.directory.revoke_sessions(user, now).await?;
+        self.activity.record(ActivityEvent {
+            user: Some(user.user_principal_name.clone()),
+            flow: "revokeSignInSessions".into(),
+            ..ActivityEvent::new(ActivityKind::Revoked, now.unix_timestamp(), &user.tenant_id)
+        });
+        Ok(user)
     }
 }

@@ -1,6 +1,7 @@
 //! The SAML 2.0 assertion and the protocol `Response` that carries it to an app's ACS, in
 //! Entra's element order, namespaces and attribute set (docs/saml-wsfed-wire.md §1-§2).
 
+use crate::infra::activity::{ActivityEvent, ActivityKind};
 use tessera_proto::saml::names;
 use tessera_proto::xml::escape::{attr, text};
 
@@ -163,6 +164,17 @@ pub(super) fn signed_assertion(
     } else {
         x
     };
+    state.activity.record(ActivityEvent {
+        app_id: spec.app.client_id.clone(),
+        app_name: spec.app.display_name.clone(),
+        user: Some(user.user_principal_name.clone()),
+        flow: if wsfed { "ws-federation" } else { "saml" }.to_owned(),
+        token_kind: "SAML token",
+        expires: not_on_or_after / 1000,
+        lifetime_source: lifetime.source.describe(),
+        fingerprint: crate::token::mint::fingerprint(&xml),
+        ..ActivityEvent::new(ActivityKind::Issued, now / 1000, &spec.tenant.id)
+    });
     Ok(SignedAssertion {
         xml,
         not_before_ms: not_before,

@@ -24,10 +24,12 @@ const SKEW_SECONDS: i64 = 300;
 pub(crate) enum Principal {
     /// App-only token: application permissions.
     App { roles: Vec<String> },
-    /// Delegated token: the user's object id and the consented scopes.
+    /// Delegated token: the user's object id, the consented scopes and the user's directory
+    /// roles now (a delegated call acts with the user's privileges, as in Entra).
     User {
         user_id: String,
         scopes: Vec<String>,
+        roles: Vec<String>,
     },
 }
 
@@ -46,8 +48,9 @@ impl Caller {
     pub(crate) fn holds(&self, permission: &str) -> bool {
         match &self.principal {
             Principal::App { roles } => roles.iter().any(|r| r.eq_ignore_ascii_case(permission)),
-            Principal::User { scopes, .. } => {
+            Principal::User { scopes, roles, .. } => {
                 scopes.iter().any(|s| s.eq_ignore_ascii_case(permission))
+                    && tessera_proto::directory_roles::allows(roles, permission)
             }
         }
     }
@@ -193,10 +196,11 @@ pub(crate) async fn authenticate(
                 .xms_cc
                 .as_ref()
                 .is_some_and(|v| v.iter().any(|c| c.eq_ignore_ascii_case("cp1")));
+            let user = state.directory.user(&tenant.id, &claims.oid).await?;
             if cae {
                 // Continuous access evaluation: a CAE-capable token is checked against the
                 // user's state now, not only at issuance.
-                match state.directory.user(&tenant.id, &claims.oid).await? {
+                match &user {
                     None => return Err(claims_challenge(base, now, "UserDeleted")),
                     Some(u) if !u.account_enabled => {
                         return Err(claims_challenge(base, now, "UserDisabled"));
@@ -216,6 +220,7 @@ pub(crate) async fn authenticate(
             Principal::User {
                 user_id: claims.oid.clone(),
                 scopes: scp.split_whitespace().map(str::to_owned).collect(),
+                roles: user.map(|u| u.directory_roles).unwrap_or_default(),
             }
         }
         None => Principal::App {

@@ -18,6 +18,7 @@ mod list;
 mod policies;
 pub(crate) mod query;
 mod role_grants;
+mod role_management;
 mod sp_writes;
 mod users;
 
@@ -590,6 +591,18 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
             get(consent_grants::get)
                 .patch(consent_grants::update)
                 .delete(consent_grants::delete),
+        )
+        .route(
+            "/roleManagement/directory/roleDefinitions",
+            get(role_management::list_definitions),
+        )
+        .route(
+            "/roleManagement/directory/roleAssignments",
+            get(role_management::list).post(role_management::create),
+        )
+        .route(
+            "/roleManagement/directory/roleAssignments/{id}",
+            get(role_management::get).delete(role_management::delete),
         )
         .route("/$batch", post(batch::batch))
         .method_not_allowed_fallback(wrong_method)

@@ -466,6 +466,7 @@ pub(crate) async fn create(
         revoked_at_ms: 0,
         created_at: now,
         extra: Default::default(),
+        directory_roles: Vec::new(),
     };
     let password = apply_body(&mut user, &caller.tenant.domain, &body)?;
     if let Some(p) = password {
@@ -558,10 +559,7 @@ pub(crate) async fn revoke_sessions(
     caller.require(REVOKE_APP, REVOKE_DELEGATED)?;
     let state = state.0;
     let user = find(&state, &caller, &id).await?;
-    state
-        .directory
-        .revoke_sessions(user, state.clock.now())
-        .await?;
+    state.revoke_sessions(user).await?;
     let base = graph_base(&state, &headers, &uri);
     Ok(json_response(
         StatusCode::OK,

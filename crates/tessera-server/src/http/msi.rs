@@ -121,6 +121,7 @@ async fn issue(
             base_url: &crate::respond::base_url(state, headers, uri),
             now,
             policies: &policies,
+            flow: "managed_identity",
         },
     );
     let Ok(minted) = minted else {

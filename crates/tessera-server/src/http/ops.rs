@@ -103,11 +103,7 @@ pub(crate) async fn revoke_sessions(
                 .into_response();
         }
     };
-    match state
-        .directory
-        .revoke_sessions(user, state.clock.now())
-        .await
-    {
+    match state.revoke_sessions(user).await {
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => {
             tracing::error!(error = %e, "revoking sessions failed");

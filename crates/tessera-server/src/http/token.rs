@@ -11,7 +11,9 @@ use axum::response::{IntoResponse, Response};
 use tessera_proto::errors::{self as aadsts};
 
 use super::Shared;
+use crate::infra::activity::{ActivityEvent, ActivityKind};
 use crate::respond::{aadsts_response, base_url, correlation_id, no_store, set};
+use crate::state::AppState;
 use crate::token::{self, Endpoint, Failure, Params, TokenRequest};
 
 /// Largest accepted form body. Real requests are a few KiB (a client assertion with an
@@ -131,6 +133,15 @@ pub(crate) async fn token(
     } else {
         Endpoint::V2
     };
+    // Cut short: the activity ring keeps thousands of these, whatever a stranger sends.
+    let short = |v: &str| v.chars().take(256).collect::<String>();
+    let client_id = params
+        .get("client_id")
+        .or_else(|| basic.as_ref().map(|(id, _)| id.as_str()))
+        .map(short)
+        .unwrap_or_default();
+    let username = params.get("username").map(short);
+    let tenant_segment = tenant.clone();
     let request = TokenRequest {
         endpoint,
         tenant,
@@ -159,9 +170,57 @@ pub(crate) async fn token(
             }
             let err = failure.into_aadsts();
             state.metrics.token_request(grant, err.entry.error);
+            record_failure(
+                &state,
+                &tenant_segment,
+                client_id,
+                username,
+                grant,
+                err.code(),
+            )
+            .await;
             aadsts_response(&state, &err, &cid)
         }
     }
+}
+
+/// A failed token request in the activity log, under the tenant it named (or the user's).
+async fn record_failure(
+    state: &AppState,
+    segment: &str,
+    client_id: String,
+    username: Option<String>,
+    grant: &str,
+    code: u32,
+) {
+    let domain = username
+        .as_deref()
+        .and_then(|u| u.rsplit_once('@'))
+        .map(|(_, d)| d);
+    let mut tenant = None;
+    for key in std::iter::once(segment).chain(domain) {
+        if let Ok(Some(t)) = state.directory.tenant(key).await {
+            tenant = Some(t);
+            break;
+        }
+    }
+    let Some(tenant) = tenant else { return };
+    let app_name = match state.directory.application(&tenant.id, &client_id).await {
+        Ok(Some(a)) => a.display_name.clone(),
+        _ => String::new(),
+    };
+    state.activity.record(ActivityEvent {
+        app_id: client_id,
+        app_name,
+        user: username,
+        flow: grant.to_owned(),
+        code: Some(code),
+        ..ActivityEvent::new(
+            ActivityKind::Failed,
+            tessera_proto::clock::Clock::unix(state.clock.as_ref()),
+            &tenant.id,
+        )
+    });
 }
 
 pub(crate) async fn wrong_method(

@@ -167,6 +167,7 @@ pub async fn seed_users(opts: SeedUsers) -> Result<SeedReport, ServerError> {
             revoked_at_ms: 0,
             created_at: now,
             extra: Default::default(),
+            directory_roles: Vec::new(),
         });
         if batch.len() == BATCH {
             created += batch.len() as u64;

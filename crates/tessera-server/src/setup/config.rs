@@ -171,6 +171,9 @@ pub struct UserConfig {
     pub mfa_required: bool,
     /// Base32 TOTP secret for the sign-in pages' one-time-code step (RFC 6238, SHA-1, 30 s).
     pub mfa_totp_secret: Option<String>,
+    /// Built-in directory roles, by name ("Global Administrator") or template id.
+    #[serde(default)]
+    pub roles: Vec<String>,
 }
 
 impl std::fmt::Debug for UserConfig {
@@ -309,6 +312,21 @@ impl FileConfig {
                     ));
                 }
                 secret_value(&format!("{uk}.password"), &u.password, &u.password_env)?;
+                for (ri, r) in u.roles.iter().enumerate() {
+                    if tessera_proto::directory_roles::find(r).is_none() {
+                        let known: Vec<&str> = tessera_proto::directory_roles::ROLES
+                            .iter()
+                            .map(|r| r.display_name)
+                            .collect();
+                        return Err(cfg_err(
+                            &format!("{uk}.roles[{ri}]"),
+                            format!(
+                                "'{r}' is not a built-in role tessera knows ({})",
+                                known.join(", ")
+                            ),
+                        ));
+                    }
+                }
             }
             for (gi, g) in t.groups.iter().enumerate() {
                 for (mi, m) in g.members.iter().enumerate() {
@@ -473,6 +491,13 @@ impl FileConfig {
                         revoked_at_ms: existing.as_ref().map_or(0, |e| e.revoked_at_ms),
                         created_at: existing.as_ref().map_or(now, |e| e.created_at),
                         extra: existing.map(|e| e.extra).unwrap_or_default(),
+                        // The file names every role the user holds: one removed there is removed.
+                        directory_roles: u
+                            .roles
+                            .iter()
+                            .filter_map(|r| tessera_proto::directory_roles::find(r))
+                            .map(|r| r.template_id.to_owned())
+                            .collect(),
                     })
                     .await?;
             }

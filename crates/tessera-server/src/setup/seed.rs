@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use tessera_proto::directory_roles::GLOBAL_ADMINISTRATOR;
 
 use serde::{Deserialize, Serialize};
 use tessera_proto::GRAPH_RESOURCE;
@@ -78,12 +79,14 @@ struct DemoIds {
     roles_version: u32,
 }
 
-const ROLES_VERSION: u32 = 1;
+/// 1: the daemon's administration roles; 2: the demo user's Global Administrator role and
+/// the daemon's RoleManagement.ReadWrite.Directory.
+const ROLES_VERSION: u32 = 2;
 
 /// The demo daemon can run every example of the README against the demo tenant: the reads
 /// of an hour-long Graph job, and the writes of an admin script (apps, secrets, grants,
 /// users, groups, policies).
-pub(crate) const DAEMON_ROLES: [&str; 10] = [
+pub(crate) const DAEMON_ROLES: [&str; 11] = [
     "User.Read.All",
     "Group.Read.All",
     "Application.ReadWrite.All",
@@ -94,6 +97,7 @@ pub(crate) const DAEMON_ROLES: [&str; 10] = [
     "AppRoleAssignment.ReadWrite.All",
     "DelegatedPermissionGrant.ReadWrite.All",
     "Directory.Read.All",
+    "RoleManagement.ReadWrite.Directory",
 ];
 pub(crate) const PUBLIC_SCOPES: [&str; 4] = ["User.Read", "openid", "profile", "offline_access"];
 
@@ -131,6 +135,9 @@ pub(crate) async fn ensure_demo(
     };
     let ids = if ids.roles_version < ROLES_VERSION {
         grant_daemon_roles(directory, &ids).await?;
+        if ids.roles_version < 2 {
+            make_demo_user_admin(directory, &ids).await?;
+        }
         let ids = DemoIds {
             roles_version: ROLES_VERSION,
             ..ids
@@ -251,6 +258,23 @@ async fn grant_daemon_roles(directory: &Directory, ids: &DemoIds) -> Result<(), 
     Ok(())
 }
 
+/// The demo user administers the demo tenant (the portal's door), once: an admin who
+/// removes the role later keeps it removed.
+async fn make_demo_user_admin(directory: &Directory, ids: &DemoIds) -> Result<(), ServerError> {
+    let Some(mut user) = directory.user_by_upn(&ids.tenant_id, &ids.username).await? else {
+        return Ok(());
+    };
+    if !user
+        .directory_roles
+        .iter()
+        .any(|r| r == GLOBAL_ADMINISTRATOR)
+    {
+        user.directory_roles.push(GLOBAL_ADMINISTRATOR.to_owned());
+        directory.store().put_user(user).await?;
+    }
+    Ok(())
+}
+
 async fn issue_credentials(
     directory: &Directory,
     ids: &DemoIds,
@@ -309,6 +333,10 @@ async fn issue_credentials(
             session_generation: existing.as_ref().map_or(0, |u| u.session_generation),
             revoked_at_ms: existing.as_ref().map_or(0, |u| u.revoked_at_ms),
             created_at: existing.as_ref().map_or(now, |u| u.created_at),
+            directory_roles: existing.as_ref().map_or_else(
+                || vec![GLOBAL_ADMINISTRATOR.to_owned()],
+                |u| u.directory_roles.clone(),
+            ),
             extra: existing.map(|u| u.extra).unwrap_or_default(),
         })
         .await?;

@@ -23,6 +23,7 @@ use super::{CSRF_COOKIE, SESSION_COOKIE, Shared, pages};
 use crate::crypto;
 use crate::directory::{Checked, Lockout, TenantAlias};
 use crate::error::ServerError;
+use crate::infra::activity::{ActivityEvent, ActivityKind};
 use crate::respond::base_url;
 use crate::state::AppState;
 use crate::store::{Application, SigninSession, Tenant, User};
@@ -341,14 +342,26 @@ pub(crate) async fn login_password(
         .lockout
         .check(s.state.store(), &who, &address, now, verify)
         .await;
+    // Failed sign-ins go to the portal's activity log with Entra's code for them.
+    let note = |code: u32| {
+        s.state.activity.record(ActivityEvent {
+            app_id: s.flow.purpose.client_id().to_owned(),
+            user: Some(username.chars().take(256).collect()),
+            flow: "sign-in page".into(),
+            code: Some(code),
+            ..ActivityEvent::new(ActivityKind::Failed, now, &s.tenant.id)
+        });
+    };
     let user = match (checked, user) {
         (Ok(Checked::Right), Some(user)) => user,
         (Ok(Checked::Locked), _) => {
+            note(aadsts::ACCOUNT_LOCKED.code);
             return again(
                 "You've tried to sign in too many times with an incorrect user name or password. Wait a moment and try again. (AADSTS50053)",
             );
         }
         (Ok(_), _) => {
+            note(aadsts::INVALID_PASSWORD.code);
             return again(
                 "Your account or password is incorrect. If you don't remember your password, ask your administrator to reset it.",
             );
@@ -356,6 +369,7 @@ pub(crate) async fn login_password(
         (Err(e), _) => return internal(&s.state, &e.into()),
     };
     if !user.account_enabled {
+        note(aadsts::USER_DISABLED.code);
         return error_page(
             &s.state,
             Some(&s.tenant.display_name),

@@ -217,6 +217,10 @@ pub struct User {
     /// Other Graph properties (jobTitle, mailNickname...), stored as Graph sends them.
     #[serde(default)]
     pub extra: BTreeMap<String, serde_json::Value>,
+    /// Template ids of the built-in directory roles assigned to the user
+    /// (`tessera_proto::directory_roles`), the `wids` claim of its tokens.
+    #[serde(default)]
+    pub directory_roles: Vec<String>,
 }
 
 impl std::fmt::Debug for User {
@@ -448,6 +452,31 @@ pub struct SigninSession {
     pub ended: bool,
 }
 
+/// An admin portal session, keyed by the cookie's digest. Holds the portal's own Graph access
+/// token, so the portal acts through Graph with the signed-in admin's rights.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PortalSession {
+    pub hash: String,
+    pub tenant_id: String,
+    pub user_id: String,
+    pub access_token: String,
+    /// Unix milliseconds, so a revocation in the same second orders before or after it.
+    pub created_at_ms: i64,
+    pub expires_at: i64,
+    pub ended: bool,
+}
+
+impl std::fmt::Debug for PortalSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PortalSession")
+            .field("tenant_id", &self.tenant_id)
+            .field("user_id", &self.user_id)
+            .field("expires_at", &self.expires_at)
+            .field("ended", &self.ended)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Failed attempts counted under one key (sign-in throttling).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FailureCounter {
@@ -615,6 +644,11 @@ pub trait Store: Send + Sync + 'static {
     fn session(&self, hash: &str) -> BoxFuture<'_, Option<SigninSession>>;
     fn end_session(&self, hash: &str) -> BoxFuture<'_, ()>;
     fn set_session_mfa(&self, hash: &str, at: i64) -> BoxFuture<'_, ()>;
+
+    /// Stores a portal session; sessions that expired a day before it was made go.
+    fn insert_portal_session(&self, s: PortalSession) -> BoxFuture<'_, ()>;
+    fn portal_session(&self, hash: &str) -> BoxFuture<'_, Option<PortalSession>>;
+    fn end_portal_session(&self, hash: &str) -> BoxFuture<'_, ()>;
 
     /// The delegated scopes a user consented to for a client and resource.
     fn user_consent(

@@ -31,6 +31,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         5,
         include_str!("../../migrations/postgres/0005_signin_failures.sql"),
     ),
+    (6, include_str!("../../migrations/postgres/0006_portal.sql")),
 ];
 
 /// Advisory lock keys ("tessera" and a number): one server migrates at a time, and one

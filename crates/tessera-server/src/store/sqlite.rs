@@ -31,6 +31,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         5,
         include_str!("../../migrations/sqlite/0005_signin_failures.sql"),
     ),
+    (6, include_str!("../../migrations/sqlite/0006_portal.sql")),
 ];
 
 #[derive(Debug, Clone)]

@@ -165,6 +165,7 @@ pub(super) async fn client_credentials(
             base_url: &req.base_url,
             now,
             policies: &policies,
+            flow: "client_credentials",
         },
     )?;
     Ok(TokenResponse {
@@ -388,6 +389,7 @@ pub(super) async fn user_response(
             base_url: &req.base_url,
             now,
             policies: &policies,
+            flow: req.params.get("grant_type").unwrap_or_default(),
         },
     )?;
     let oidc = g.delegated.oidc;

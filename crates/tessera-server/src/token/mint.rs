@@ -2,6 +2,7 @@
 //! tokens, with Entra's claim sets, back-dated `iat`/`nbf`, and lifetimes decided in one
 //! place (`tessera_proto::lifetime`).
 
+use crate::infra::activity::{ActivityEvent, ActivityKind};
 use tessera_proto::b64;
 use tessera_proto::claims::{AccessTokenClaims, IdTokenClaims};
 use tessera_proto::lifetime::{
@@ -44,6 +45,8 @@ pub(crate) struct AccessTokenSpec<'a> {
     pub base_url: &'a str,
     pub now: i64,
     pub policies: &'a PolicySnapshot,
+    /// The grant that asked (`client_credentials`, `refresh_token`...), for the activity log.
+    pub flow: &'a str,
 }
 
 pub(crate) struct Minted {
@@ -116,6 +119,16 @@ pub(crate) fn lifetime_inputs(
     }
 }
 
+/// A token's short digest for the activity log: tells tokens apart, reveals nothing.
+pub(crate) fn fingerprint(token: &str) -> String {
+    crypto::sha256_hex(token.as_bytes())[..12].to_owned()
+}
+
+/// `wids`: the user's directory role template ids, only when it holds any.
+fn wids(user: &crate::store::User) -> Option<Vec<String>> {
+    (!user.directory_roles.is_empty()).then(|| user.directory_roles.clone())
+}
+
 pub(crate) fn access_token(
     state: &AppState,
     spec: &AccessTokenSpec<'_>,
@@ -183,6 +196,7 @@ pub(crate) fn access_token(
             c.name = Some(user.display_name.clone());
             c.scp = Some(scp.clone());
             c.sid = Some((*session_id).to_owned());
+            c.wids = wids(user);
             if v1 {
                 c.acr = Some("1".into());
                 c.amr = Some(if *mfa {
@@ -205,6 +219,20 @@ pub(crate) fn access_token(
         .active()
         .sign(kind, &c)
         .map_err(|e| Failure::Internal(e.to_string()))?;
+    state.activity.record(ActivityEvent {
+        app_id: spec.client.client_id.clone(),
+        app_name: spec.client.display_name.clone(),
+        user: match &spec.subject {
+            Subject::User { user, .. } => Some(user.user_principal_name.clone()),
+            Subject::App { .. } => None,
+        },
+        flow: spec.flow.to_owned(),
+        token_kind: "access token",
+        expires: c.exp,
+        lifetime_source: decision.source.describe(),
+        fingerprint: fingerprint(&token),
+        ..ActivityEvent::new(ActivityKind::Issued, now, &tid)
+    });
     Ok(Minted { token, decision })
 }
 
@@ -264,6 +292,7 @@ pub(crate) fn id_token(state: &AppState, spec: &IdTokenSpec<'_>) -> Result<Strin
         tid: spec.tenant.id.clone(),
         uti: opaque(state, 16),
         ver: "2.0".into(),
+        wids: wids(user),
         ..Default::default()
     };
     state

@@ -77,6 +77,7 @@ fn user(n: usize, name: &str) -> User {
         session_generation: 0,
         created_at: 0,
         extra: BTreeMap::new(),
+        directory_roles: Vec::new(),
     }
 }
 

@@ -55,6 +55,57 @@ macro_rules! sql_sessions {
             })
         }
 
+        fn insert_portal_session(&self, s: PortalSession) -> BoxFuture<'_, ()> {
+            Box::pin(async move {
+                sqlx::query("DELETE FROM portal_sessions WHERE expires_at < $1")
+                    .bind(s.created_at_ms / 1000 - 86_400)
+                    .execute(&self.pool)
+                    .await?;
+                sqlx::query("INSERT INTO portal_sessions (hash, tenant_id, user_id, access_token, created_at_ms, expires_at, ended) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+                    .bind(&s.hash)
+                    .bind(&s.tenant_id)
+                    .bind(&s.user_id)
+                    .bind(&s.access_token)
+                    .bind(s.created_at_ms)
+                    .bind(s.expires_at)
+                    .bind(i64::from(s.ended))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            })
+        }
+
+        fn portal_session(&self, hash: &str) -> BoxFuture<'_, Option<PortalSession>> {
+            let h = hash.to_owned();
+            Box::pin(async move {
+                let row = sqlx::query("SELECT * FROM portal_sessions WHERE hash = $1")
+                    .bind(&h)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                let Some(row) = row else { return Ok(None) };
+                Ok(Some(PortalSession {
+                    hash: row.try_get("hash")?,
+                    tenant_id: row.try_get("tenant_id")?,
+                    user_id: row.try_get("user_id")?,
+                    access_token: row.try_get("access_token")?,
+                    created_at_ms: row.try_get("created_at_ms")?,
+                    expires_at: row.try_get("expires_at")?,
+                    ended: row.try_get::<i64, _>("ended")? != 0,
+                }))
+            })
+        }
+
+        fn end_portal_session(&self, hash: &str) -> BoxFuture<'_, ()> {
+            let h = hash.to_owned();
+            Box::pin(async move {
+                sqlx::query("UPDATE portal_sessions SET ended = 1 WHERE hash = $1")
+                    .bind(&h)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            })
+        }
+
         fn user_consent(
             &self,
             tenant_id: &str,
