@@ -146,11 +146,15 @@ fn print_quick_start(server: &Server, data_dir: &std::path::Path) {
     if let Some(ca) = &server.ca_cert {
         println!("  CA certificate (trust it): {}", ca.display());
     }
+    println!("  admin portal: {}/portal", server.base_url);
     if let Some(demo) = &server.demo {
         let demo_json = std::path::absolute(data_dir.join("demo.json"))
             .unwrap_or_else(|_| data_dir.join("demo.json"));
         println!("  authority:  {}", demo.authority);
-        println!("  demo apps, user and secrets: {}", demo_json.display());
+        println!(
+            "  demo apps, user and secrets: {} (the user signs in to the portal)",
+            demo_json.display()
+        );
         println!();
         println!("Try it:");
         println!(

@@ -6,6 +6,7 @@
 // Protocol surfaces: each answers one protocol's requests and uses the core below.
 mod graph;
 mod http;
+mod portal;
 mod saml;
 mod signin;
 
@@ -132,6 +133,7 @@ impl Server {
             reject_assertion_reuse: config.token.reject_assertion_reuse,
             identity_header: config.token.identity_header.clone(),
         };
+        directory.set_portal_base(&base_url);
         let flow_key = crypto::FlowKey::load(store.as_ref(), random.as_ref()).await?;
         let state = Arc::new(AppState {
             directory,
@@ -143,6 +145,7 @@ impl Server {
             faults: infra::faults::Faults::default(),
             flow_key,
             lockout: directory::Lockout::default(),
+            activity: infra::activity::Activity::default(),
             loops: directory::Loops::new(config.token.loop_detection),
         });
         let demo = if config.seed_demo {

@@ -80,11 +80,71 @@ pub(crate) fn revoked(user: User, now: time::OffsetDateTime) -> User {
 /// but policies can be assigned to its service principal as in Entra; its id is derived from
 /// the tenant so it is stable without being stored.
 pub(crate) fn graph_service_principal_id(tenant_id: &str) -> String {
-    let d =
-        crate::crypto::sha256(format!("tessera graph service principal|{tenant_id}").as_bytes());
+    derived_id("tessera graph service principal", tenant_id)
+}
+
+/// The admin portal's client id: a first-party app present in every tenant, as Entra's own
+/// admin center is, and pre-consented for the Graph permissions its pages use. It is not an
+/// app registration: Graph's `/applications` does not list it.
+pub(crate) const PORTAL_APP_ID: &str = "c4817b83-f468-448d-82b9-e2a7fff8f673";
+
+/// The delegated Graph permissions the portal holds. What a signed-in admin can do with them
+/// is still bounded by the admin's directory roles (`tessera_proto::directory_roles`).
+pub(crate) const PORTAL_SCOPES: &[&str] = &[
+    "openid",
+    "profile",
+    "User.ReadWrite.All",
+    "User.RevokeSessions.All",
+    "Group.ReadWrite.All",
+    "GroupMember.ReadWrite.All",
+    "Application.ReadWrite.All",
+    "AppRoleAssignment.ReadWrite.All",
+    "DelegatedPermissionGrant.ReadWrite.All",
+    "Policy.Read.All",
+    "Policy.ReadWrite.ApplicationConfiguration",
+    "RoleManagement.ReadWrite.Directory",
+    "Directory.Read.All",
+];
+
+/// A stable id for a first-party object in a tenant (derived, never stored).
+fn derived_id(purpose: &str, tenant_id: &str) -> String {
+    let d = crate::crypto::sha256(format!("{purpose}|{tenant_id}").as_bytes());
     let mut b = [0u8; 16];
     b.copy_from_slice(&d[..16]);
     uuid::Builder::from_random_bytes(b).into_uuid().to_string()
+}
+
+/// The portal's app in a tenant, served from `base`.
+fn portal_app(tenant_id: &str, base: &str) -> Application {
+    Application {
+        tenant_id: tenant_id.to_owned(),
+        client_id: PORTAL_APP_ID.to_owned(),
+        object_id: derived_id("tessera portal application", tenant_id),
+        service_principal_id: derived_id("tessera portal service principal", tenant_id),
+        display_name: "tessera admin portal".to_owned(),
+        public_client: true,
+        access_token_version: 2,
+        identifier_uris: Vec::new(),
+        redirect_uris: vec![
+            format!("{base}/portal/callback"),
+            format!("{base}/portal/signed-out"),
+        ],
+        secrets: Vec::new(),
+        certificates: Vec::new(),
+        app_roles: Vec::new(),
+        oauth2_scopes: Vec::new(),
+        application_permissions: Default::default(),
+        delegated_permissions: std::collections::BTreeMap::from([(
+            GRAPH_RESOURCE.to_owned(),
+            PORTAL_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
+        )]),
+        managed_identity: false,
+        created_at: 0,
+        has_service_principal: true,
+        application_extra: Default::default(),
+        service_principal_extra: Default::default(),
+        saml: Default::default(),
+    }
 }
 
 /// The token lifetime policies of a tenant and what they are assigned to, read once and
@@ -158,6 +218,8 @@ pub struct Directory {
     /// The store's count of other servers' writes (PostgreSQL), and the value last acted on.
     others: Option<Arc<std::sync::atomic::AtomicU64>>,
     others_seen: std::sync::atomic::AtomicU64,
+    /// The server's base URL for the portal's redirect URIs, known once its address is.
+    portal_redirect: std::sync::OnceLock<String>,
 }
 
 impl std::fmt::Debug for Directory {
@@ -193,6 +255,7 @@ impl Directory {
             generation: std::sync::atomic::AtomicU64::new(0),
             others: store.directory_changes(),
             others_seen: std::sync::atomic::AtomicU64::new(0),
+            portal_redirect: std::sync::OnceLock::new(),
             store,
         }
     }
@@ -258,11 +321,33 @@ impl Directory {
         Ok(())
     }
 
+    /// The server's base URL, where the portal's sign-in answers (`/portal/callback`) and
+    /// its sign-out lands (`/portal/signed-out`). Set once at start.
+    pub(crate) fn set_portal_base(&self, base: &str) {
+        let _ = self.portal_redirect.set(base.to_owned());
+    }
+
+    /// The first-party apps present in every tenant without a registration (the portal):
+    /// the store's app list does not hold them.
+    pub(crate) fn first_party(&self, tenant_id: &str) -> Vec<Application> {
+        self.portal_redirect
+            .get()
+            .map(|base| portal_app(tenant_id, base))
+            .into_iter()
+            .collect()
+    }
+
     pub async fn application(
         &self,
         tenant_id: &str,
         client_id: &str,
     ) -> StoreResult<Option<Arc<Application>>> {
+        if client_id.eq_ignore_ascii_case(PORTAL_APP_ID) {
+            return Ok(self
+                .portal_redirect
+                .get()
+                .map(|r| Arc::new(portal_app(tenant_id, r))));
+        }
         self.follow_others();
         let key = (tenant_id.to_owned(), client_id.to_ascii_lowercase());
         if let Some(a) = read(&self.apps, &key) {

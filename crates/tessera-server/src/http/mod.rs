@@ -102,17 +102,21 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             .route("/metadata/identity/oauth2/token", get(msi::imds))
             .route("/msi/token", get(msi::app_service));
     }
-    let app = app
+    let app: Router = app
         .merge(crate::saml::routes())
         .merge(crate::graph::router(state.clone()))
         .fallback(ops::not_found)
         .layer(middleware::from_fn_with_state(state.clone(), track))
-        .with_state(state);
+        .with_state(state.clone());
     // Graph's `(appId='...')` keys are normalized before routing (see graph::normalize_key_segments).
-    Router::new().fallback_service(tower::ServiceExt::map_request(
+    let server = Router::new().fallback_service(tower::ServiceExt::map_request(
         app,
         crate::graph::normalize_request::<axum::body::Body>,
-    ))
+    ));
+    // The portal is a client of the rest of the server, which it reaches in-process.
+    crate::portal::routes(state.clone(), server.clone())
+        .route_layer(middleware::from_fn_with_state(state, track))
+        .fallback_service(server)
 }
 
 /// Counts every request by route and status, and adds the headers every response carries.

@@ -37,6 +37,7 @@ pub(crate) async fn logout(
         (Some(uri), Some(t)) => match state.store().list_applications(&t.id).await {
             Ok(apps) => apps
                 .iter()
+                .chain(state.directory.first_party(&t.id).iter())
                 .any(|a| a.redirect_uris.iter().any(|r| r == uri))
                 .then(|| uri.clone()),
             Err(_) => None,

@@ -9,6 +9,7 @@ mod lockout;
 mod loops;
 mod permissions;
 mod policies;
+mod portal;
 mod replicas;
 mod robustness;
 mod saml;

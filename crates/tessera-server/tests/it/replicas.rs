@@ -8,7 +8,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tessera_server::ServeOptions;
 
-use crate::support::{PgDatabase, TestServer, aadsts_code, jwt_parts, write_config};
+use crate::portal::{csrf, fields, portal_sign_in};
+use crate::support::{Browser, PgDatabase, TestServer, aadsts_code, jwt_parts, write_config};
 
 const TENANT: &str = "11111111-2222-3333-4444-555555555555";
 const PUBLIC_APP: &str = "33333333-4444-5555-6666-777777777777";
@@ -334,4 +335,64 @@ async fn a_server_on_postgres_keeps_its_state_across_a_restart() {
         .parse()
         .expect("number");
     assert_eq!(count, 12_345 + 1, "the seeded users and the demo user");
+}
+
+#[tokio::test]
+async fn a_change_in_one_replicas_portal_shows_in_the_others() {
+    let Some(db) = PgDatabase::create().await else {
+        return;
+    };
+    let shared = tempfile::tempdir().expect("tempdir");
+    // An administrator by the configuration file's `roles`.
+    let config = write_config(
+        shared.path(),
+        &format!(
+            "{CONFIG}\n[[tenants.users]]\nuser_principal_name = \"admin@contoso.example\"\ndisplay_name = \"Admin\"\npassword = \"Admin-Pass-1\"\nroles = [\"Global Administrator\"]\n"
+        ),
+    );
+    let data = shared.path().join("data");
+    let (a, b) = tokio::join!(
+        TestServer::start_options(
+            tempfile::tempdir().expect("a"),
+            options(&data, &db, &config),
+            None
+        ),
+        TestServer::start_options(
+            tempfile::tempdir().expect("b"),
+            options(&data, &db, &config),
+            None
+        ),
+    );
+    let mut browser = Browser::new(&a);
+    let overview = portal_sign_in(&a, &mut browser, "admin@contoso.example", "Admin-Pass-1").await;
+    assert_eq!(overview.status, 200, "{}", overview.body);
+    let made = browser
+        .post(
+            &format!("{}/portal/groups", a.base),
+            &fields(
+                &csrf(&overview.body),
+                &[
+                    ("op", "create"),
+                    ("displayName", "Made on A"),
+                    ("mailNickname", "made-on-a"),
+                ],
+            ),
+        )
+        .await;
+    assert_eq!(made.status, 303, "{}", made.body);
+    // The session lives in the shared store: the same browser is signed in on B, and B's
+    // portal lists what A's made.
+    let listed = browser.get(&format!("{}/portal/groups", b.base)).await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert!(listed.body.contains("Made on A"), "{}", listed.body);
+    // Logging out on B ends the session on A too.
+    let out = browser
+        .post(
+            &format!("{}/portal/logout", b.base),
+            &fields(&csrf(&listed.body), &[]),
+        )
+        .await;
+    assert_eq!(out.status, 303);
+    let gone = browser.get(&format!("{}/portal/groups", a.base)).await;
+    assert_eq!(gone.status, 303, "{}", gone.body);
 }

@@ -412,13 +412,8 @@ impl Browser {
     }
 
     async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
-        let cookie: Vec<String> = self
-            .cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
         let r = request
-            .header("cookie", cookie.join("; "))
+            .header("cookie", self.cookie_header())
             .send()
             .await
             .expect("request");
@@ -444,6 +439,24 @@ impl Browser {
             location,
             body: r.text().await.unwrap_or_default(),
         }
+    }
+
+    /// Takes on the cookies of a `Cookie` header (another browser's, copied).
+    pub(crate) fn copy_cookies(&mut self, header: &str) {
+        for pair in header.split("; ") {
+            if let Some((k, v)) = pair.split_once('=') {
+                self.cookies.insert(k.to_owned(), v.to_owned());
+            }
+        }
+    }
+
+    /// The `Cookie` header this browser sends.
+    pub(crate) fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 
     pub(crate) async fn get(&mut self, url: &str) -> Page {
