@@ -4,7 +4,8 @@
 //! tests/browser/node_modules (`npm ci`); `.ci/run` installs Chromium.
 //!
 //! Environment: TESSERA_NODE (default `node`), TESSERA_CHROMIUM (default /usr/bin/chromium),
-//! TESSERA_SCREENSHOT_DIR (default <repo>/target/screenshots).
+//! TESSERA_SCREENSHOT_DIR (default <repo>/target/screenshots), TESSERA_PYTHON (the venv with
+//! MSAL Python the portal tests use; default <repo>/.venv/bin/python, which scripts/test makes).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -170,6 +171,7 @@ fn sign_in_pages_in_chromium() {
     .env("TESSERA_BASE_URL", &base)
     .env("TESSERA_FIXTURES", &fixtures_path)
     .env("TESSERA_SCREENSHOT_DIR", screenshot_dir())
+    .env("TESSERA_PYTHON", crate::interop::python())
     .env("NODE_EXTRA_CA_CERTS", server.str("/ca_cert"));
     let (ok, stdout, stderr) = run_with_deadline(cmd, Duration::from_secs(900));
     let took = started.elapsed();
