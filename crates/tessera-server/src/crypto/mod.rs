@@ -3,11 +3,12 @@
 
 mod flow_key;
 pub(crate) mod keys;
+mod passwords;
 pub(crate) mod xml_sig;
 
 pub(crate) use flow_key::FlowKey;
+pub(crate) use passwords::{hash_password, hash_queued, verify_queued};
 
-use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use aws_lc_rs::digest;
 use aws_lc_rs::rand::SecureRandom;
 use aws_lc_rs::signature::{self, UnparsedPublicKey};
@@ -75,22 +76,6 @@ pub(crate) fn digests_equal(a: &[u8], b: &[u8]) -> bool {
     aws_lc_rs::constant_time::verify_slices_are_equal(a, b).is_ok()
 }
 
-/// Hashes a user password with Argon2id and a random salt, as a PHC string.
-pub(crate) fn hash_password(password: &str, random: &dyn Random) -> Result<String, String> {
-    let mut salt = [0u8; 16];
-    random.fill(&mut salt);
-    Argon2::default()
-        .hash_password_with_salt(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| e.to_string())
-}
-
-pub(crate) fn verify_password(phc: &str, password: &str) -> bool {
-    Argon2::default()
-        .verify_password(password.as_bytes(), phc)
-        .is_ok()
-}
-
 /// Parses a DER certificate into a credential: thumbprints, validity and RSA public key.
 pub(crate) fn certificate_credential(
     der: &[u8],
@@ -153,16 +138,6 @@ pub(crate) fn verify_rsa(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn password_round_trip() {
-        let r = SystemRandom::default();
-        let h = hash_password("correct horse", &r).expect("hashes");
-        assert!(h.starts_with("$argon2id$"));
-        assert!(verify_password(&h, "correct horse"));
-        assert!(!verify_password(&h, "wrong"));
-        assert!(!verify_password("not a phc string", "x"));
-    }
 
     #[test]
     fn hex_and_digest() {

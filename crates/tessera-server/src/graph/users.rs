@@ -414,9 +414,8 @@ impl GraphError {
 
 async fn hash(password: String, state: &AppState) -> Result<String, GraphError> {
     let random = state.random.clone();
-    tokio::task::spawn_blocking(move || crypto::hash_password(&password, random.as_ref()))
+    crypto::hash_queued(password, random)
         .await
-        .map_err(GraphError::internal)?
         .map_err(GraphError::internal)
 }
 

@@ -329,14 +329,7 @@ pub(crate) async fn login_password(
         .as_ref()
         .and_then(|u| u.password_hash.clone())
         .unwrap_or_default();
-    // Argon2 takes tens of milliseconds of CPU: keep it off the async workers.
-    let verify = async move {
-        tokio::task::spawn_blocking(move || {
-            !hash.is_empty() && crypto::verify_password(&hash, &password)
-        })
-        .await
-        .unwrap_or(false)
-    };
+    let verify = crypto::verify_queued(hash, password);
     let checked = s
         .state
         .lockout

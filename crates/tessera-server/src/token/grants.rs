@@ -494,12 +494,7 @@ pub(super) async fn password(
             .into());
     };
     let hash = user.password_hash.clone().unwrap_or_default();
-    // Argon2 takes tens of milliseconds of CPU: keep it off the async workers.
-    let verify = async move {
-        tokio::task::spawn_blocking(move || crypto::verify_password(&hash, &password))
-            .await
-            .unwrap_or(false)
-    };
+    let verify = crypto::verify_queued(hash, password);
     // The same limits as the sign-in pages: a guesser gains nothing by switching flows.
     match state
         .lockout
