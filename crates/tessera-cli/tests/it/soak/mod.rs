@@ -411,11 +411,12 @@ fn soak(plan: &Plan, database: Option<&PgDatabase>) -> Outcome {
             get(&st.unanswered_writes)
         ),
         format!(
-            "kills: {} (SIGKILL to healthy again: max {:.1} s); invariant checks: {} in {rounds} rounds ({} reads waited for another replica's write); violations (losses): {}; server panics: {panics}",
+            "kills: {} (SIGKILL to healthy again: max {:.1} s); invariant checks: {} in {rounds} rounds ({} check reads and {} client writes found a replica behind the other's write); violations (losses): {}; server panics: {panics}",
             restarts.len(),
             restart_max.as_secs_f64(),
             thousands(tally.checks),
             tally.lagging,
+            get(&st.lagging),
             violations.len()
         ),
         format!(

@@ -114,6 +114,9 @@ pub(crate) struct Stats {
     pub(crate) users_deleted: AtomicU64,
     pub(crate) policy_writes: AtomicU64,
     pub(crate) unanswered_writes: AtomicU64,
+    /// Writes answered 404 by a replica that had not yet heard of the object's last write
+    /// on the other (and then sent to that one).
+    pub(crate) lagging: AtomicU64,
 }
 
 /// A 5xx, or a request that could not be sent or whose answer was lost: when and where.
@@ -266,6 +269,8 @@ pub(crate) struct Worker {
     daemon_token: Option<String>,
     last_password: Option<Instant>,
     users: Vec<String>,
+    /// The replica that last acknowledged a write of each object, and when.
+    written: HashMap<String, (usize, Instant)>,
 }
 
 const USERS_PER_CLIENT: usize = 12;
@@ -283,6 +288,7 @@ impl Worker {
             seq: 0,
             daemon_token: None,
             last_password: None,
+            written: HashMap::new(),
             users: Vec::new(),
         }
     }
@@ -583,16 +589,46 @@ impl Worker {
             return Sent::Lost { sent: false };
         };
         let shared = self.shared.clone();
-        let first = self.replica();
-        call(&shared, &self.http, first, what, false, |h, r| {
-            let req = h
-                .request(method.clone(), format!("{}{path}", shared.targets.graph(r)))
-                .bearer_auth(&token);
-            match body {
-                Some(b) => req.json(b),
-                None => req,
-            }
-        })
+        let http = self.http.clone();
+        let send = |first: usize| {
+            call(&shared, &http, first, what, false, |h, r| {
+                let req = h
+                    .request(method.clone(), format!("{}{path}", shared.targets.graph(r)))
+                    .bearer_auth(&token);
+                match body {
+                    Some(b) => req.json(b),
+                    None => req,
+                }
+            })
+        };
+        let object = path.rsplit('/').next().unwrap_or_default().to_owned();
+        let mut sent = send(self.replica());
+        // A replica learns of another's writes from the database a moment later (its caches
+        // are dropped when the write is announced): an object written on the other replica
+        // within the last 10 s may still be unknown here. Counted, and sent where it was
+        // written; a 404 there is a violation as anywhere.
+        if let Sent::Answer {
+            status: 404,
+            replica,
+            ..
+        } = sent
+            && let Some((writer, at)) = self.written.get(&object)
+            && *writer != replica
+            && at.elapsed() < Duration::from_secs(10)
+        {
+            shared.stats.lagging.fetch_add(1, Relaxed);
+            sent = send(*writer);
+        }
+        if let Sent::Answer {
+            status: 200..=299,
+            ref body,
+            replica,
+        } = sent
+        {
+            let id = body["id"].as_str().map_or(object, str::to_owned);
+            self.written.insert(id, (replica, Instant::now()));
+        }
+        sent
     }
 
     /// Creates, renames or deletes one of its own users.
