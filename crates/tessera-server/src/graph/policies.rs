@@ -156,9 +156,18 @@ async fn find(
     id: &str,
 ) -> Result<TokenLifetimePolicy, GraphError> {
     let snapshot = state.directory.policy_snapshot(&caller.tenant.id).await?;
-    snapshot
-        .policy(id)
-        .cloned()
+    if let Some(p) = snapshot.policy(id) {
+        return Ok(p.clone());
+    }
+    // Not in the cached snapshot: another server on the same database may have just made it
+    // and the announcement that clears our cache not arrived yet (the PostgreSQL soak saw
+    // such 404s). Only a miss pays for a read of the store itself.
+    state
+        .store()
+        .policies(&caller.tenant.id)
+        .await?
+        .into_iter()
+        .find(|p| p.id.eq_ignore_ascii_case(id))
         .ok_or_else(|| GraphError::not_found(id))
 }
 
