@@ -219,7 +219,7 @@ pub struct Directory {
     others: Option<Arc<std::sync::atomic::AtomicU64>>,
     others_seen: std::sync::atomic::AtomicU64,
     /// The server's base URL for the portal's redirect URIs, known once its address is.
-    portal_redirect: std::sync::OnceLock<String>,
+    portal_base: std::sync::OnceLock<String>,
 }
 
 impl std::fmt::Debug for Directory {
@@ -255,7 +255,7 @@ impl Directory {
             generation: std::sync::atomic::AtomicU64::new(0),
             others: store.directory_changes(),
             others_seen: std::sync::atomic::AtomicU64::new(0),
-            portal_redirect: std::sync::OnceLock::new(),
+            portal_base: std::sync::OnceLock::new(),
             store,
         }
     }
@@ -324,13 +324,13 @@ impl Directory {
     /// The server's base URL, where the portal's sign-in answers (`/portal/callback`) and
     /// its sign-out lands (`/portal/signed-out`). Set once at start.
     pub(crate) fn set_portal_base(&self, base: &str) {
-        let _ = self.portal_redirect.set(base.to_owned());
+        let _ = self.portal_base.set(base.to_owned());
     }
 
     /// The first-party apps present in every tenant without a registration (the portal):
     /// the store's app list does not hold them.
     pub(crate) fn first_party(&self, tenant_id: &str) -> Vec<Application> {
-        self.portal_redirect
+        self.portal_base
             .get()
             .map(|base| portal_app(tenant_id, base))
             .into_iter()
@@ -343,10 +343,7 @@ impl Directory {
         client_id: &str,
     ) -> StoreResult<Option<Arc<Application>>> {
         if client_id.eq_ignore_ascii_case(PORTAL_APP_ID) {
-            return Ok(self
-                .portal_redirect
-                .get()
-                .map(|r| Arc::new(portal_app(tenant_id, r))));
+            return Ok(self.first_party(tenant_id).into_iter().next().map(Arc::new));
         }
         self.follow_others();
         let key = (tenant_id.to_owned(), client_id.to_ascii_lowercase());
