@@ -1,13 +1,13 @@
 //! The SAML 2.0 assertion and the protocol `Response` that carries it to an app's ACS, in
 //! Entra's element order, namespaces and attribute set (docs/saml-wsfed-wire.md §1-§2).
 
-use crate::infra::activity::{ActivityEvent, ActivityKind};
 use tessera_proto::saml::names;
 use tessera_proto::xml::escape::{attr, text};
 
 use super::{TokenSpec, now_ms, saml_id, saml_time};
 use crate::crypto::xml_sig::{Placement, sign_enveloped};
 use crate::error::ServerError;
+use crate::infra::activity::{ActivityEvent, ActivityKind};
 use crate::state::AppState;
 use crate::store::SamlSigning;
 

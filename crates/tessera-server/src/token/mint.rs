@@ -2,7 +2,6 @@
 //! tokens, with Entra's claim sets, back-dated `iat`/`nbf`, and lifetimes decided in one
 //! place (`tessera_proto::lifetime`).
 
-use crate::infra::activity::{ActivityEvent, ActivityKind};
 use tessera_proto::b64;
 use tessera_proto::claims::{AccessTokenClaims, IdTokenClaims};
 use tessera_proto::lifetime::{
@@ -14,6 +13,7 @@ use super::client_auth::Acr;
 use crate::crypto;
 use crate::crypto::keys::HeaderKind;
 use crate::directory::{PolicySnapshot, Resource};
+use crate::infra::activity::{ActivityEvent, ActivityKind};
 use crate::state::AppState;
 use crate::store::{Application, RefreshTokenRecord, Tenant, User};
 
